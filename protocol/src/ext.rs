@@ -1,0 +1,255 @@
+//! `extFields`: a command's key/value fields, kept as ranges into one buffer.
+//!
+//! Decoding a binary header keeps its ranges straight into the frame's header bytes (no copy);
+//! a JSON header copies its keys and values once into a fresh buffer. Typed headers read the
+//! fields in one pass by matching keys, and write themselves through [`FieldSink`], so no
+//! `HashMap<String, String>` is built on the hot path.
+
+use std::borrow::Cow;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use bytestring::ByteString;
+
+/// Byte ranges of one key and its value inside the owning buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) key: (u32, u32),
+    pub(crate) value: (u32, u32),
+}
+
+/// A command's extFields. Invariant: every range lies in `buf` and is valid UTF-8.
+#[derive(Clone, Default)]
+pub struct ExtFields {
+    buf: Bytes,
+    entries: Vec<Entry>,
+}
+
+impl ExtFields {
+    /// Built by a decoder that has checked the ranges and their UTF-8.
+    pub(crate) fn from_checked(buf: Bytes, entries: Vec<Entry>) -> Self {
+        ExtFields { buf, entries }
+    }
+
+    /// An empty builder.
+    pub fn builder() -> ExtFieldsBuilder {
+        ExtFieldsBuilder::default()
+    }
+
+    /// Fields from `(key, value)` pairs, in order.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut b = ExtFields::builder();
+        for (k, v) in pairs {
+            b.field(k, v);
+        }
+        b.build()
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn slice(&self, (start, end): (u32, u32)) -> &[u8] {
+        self.buf.get(start as usize..end as usize).unwrap_or_default()
+    }
+
+    fn str_at(&self, range: (u32, u32)) -> &str {
+        // The constructor checked UTF-8, so this never falls back.
+        std::str::from_utf8(self.slice(range)).unwrap_or_default()
+    }
+
+    /// The fields in wire order, each with zero-copy access to its value.
+    pub fn fields(&self) -> impl Iterator<Item = Field<'_>> {
+        self.entries.iter().map(move |e| Field {
+            key: self.str_at(e.key),
+            value: self.str_at(e.value),
+            ext: self,
+            entry: *e,
+        })
+    }
+
+    /// `(key, value)` pairs in wire order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.fields().map(|f| (f.key, f.value))
+    }
+
+    /// The value of the first field named `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+}
+
+impl PartialEq for ExtFields {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for ExtFields {}
+
+impl std::fmt::Debug for ExtFields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// One field during a typed decode.
+pub struct Field<'a> {
+    pub key: &'a str,
+    pub value: &'a str,
+    ext: &'a ExtFields,
+    entry: Entry,
+}
+
+impl Field<'_> {
+    /// The value as an owned string that shares the header buffer (no copy).
+    pub fn text(&self) -> ByteString {
+        let (start, end) = self.entry.value;
+        ByteString::try_from(self.ext.buf.slice(start as usize..end as usize))
+            .unwrap_or_default()
+    }
+}
+
+/// Where a header writes its fields: an [`ExtFieldsBuilder`], or an encoder writing straight
+/// into the outgoing frame.
+pub trait FieldSink {
+    /// Appends one field.
+    fn field(&mut self, key: &str, value: &str);
+}
+
+/// Anything that can write extFields: typed headers, [`ExtFields`], `()` for none.
+pub trait WriteFields {
+    /// Writes every field into `sink`.
+    fn write_fields<S: FieldSink>(&self, sink: &mut S);
+}
+
+impl WriteFields for () {
+    fn write_fields<S: FieldSink>(&self, _sink: &mut S) {}
+}
+
+impl WriteFields for ExtFields {
+    fn write_fields<S: FieldSink>(&self, sink: &mut S) {
+        for (k, v) in self.iter() {
+            sink.field(k, v);
+        }
+    }
+}
+
+/// Accumulates fields into one buffer.
+#[derive(Default)]
+pub struct ExtFieldsBuilder {
+    buf: BytesMut,
+    entries: Vec<Entry>,
+}
+
+impl ExtFieldsBuilder {
+    fn push(&mut self, bytes: &str) -> (u32, u32) {
+        let start = self.buf.len() as u32;
+        self.buf.put_slice(bytes.as_bytes());
+        (start, self.buf.len() as u32)
+    }
+
+    /// The finished fields.
+    pub fn build(self) -> ExtFields {
+        ExtFields::from_checked(self.buf.freeze(), self.entries)
+    }
+}
+
+impl FieldSink for ExtFieldsBuilder {
+    fn field(&mut self, key: &str, value: &str) {
+        let key = self.push(key);
+        let value = self.push(value);
+        self.entries.push(Entry { key, value });
+    }
+}
+
+/// A value type a typed header field can hold, with RocketMQ's text form.
+pub trait FieldValue: Sized {
+    /// Parses the field's text.
+    fn parse_field(field: &Field<'_>) -> Result<Self, Cow<'static, str>>;
+    /// Writes the value's text under `key`.
+    fn write_field<S: FieldSink>(&self, key: &str, sink: &mut S);
+}
+
+macro_rules! integer_field {
+    ($($ty:ty),*) => {$(
+        impl FieldValue for $ty {
+            fn parse_field(field: &Field<'_>) -> Result<Self, Cow<'static, str>> {
+                field.value.trim().parse::<$ty>().map_err(|e| {
+                    Cow::Owned(format!(
+                        "`{}` is not a {} ({e})",
+                        field.value.escape_debug(),
+                        stringify!($ty)
+                    ))
+                })
+            }
+
+            fn write_field<S: FieldSink>(&self, key: &str, sink: &mut S) {
+                sink.field(key, itoa::Buffer::new().format(*self));
+            }
+        }
+    )*};
+}
+
+integer_field!(i16, i32, i64);
+
+/// Like Java's `Boolean.parseBoolean`: `true` in any case is true, anything else false.
+impl FieldValue for bool {
+    fn parse_field(field: &Field<'_>) -> Result<Self, Cow<'static, str>> {
+        Ok(field.value.trim().eq_ignore_ascii_case("true"))
+    }
+
+    fn write_field<S: FieldSink>(&self, key: &str, sink: &mut S) {
+        sink.field(key, if *self { "true" } else { "false" });
+    }
+}
+
+impl FieldValue for ByteString {
+    fn parse_field(field: &Field<'_>) -> Result<Self, Cow<'static, str>> {
+        Ok(field.text())
+    }
+
+    fn write_field<S: FieldSink>(&self, key: &str, sink: &mut S) {
+        sink.field(key, self);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_keeps_order_and_duplicates_first_wins_on_get() {
+        let ext = ExtFields::from_pairs([("topic", "T"), ("queueId", "3"), ("topic", "U")]);
+        assert_eq!(ext.len(), 3);
+        assert_eq!(ext.get("topic"), Some("T"));
+        assert_eq!(ext.get("missing"), None);
+        let keys: Vec<_> = ext.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["topic", "queueId", "topic"]);
+    }
+
+    #[test]
+    fn field_values_parse_like_java() {
+        let ext = ExtFields::from_pairs([
+            ("a", "42"),
+            ("b", " -7 "),
+            ("c", "TRUE"),
+            ("d", "yes"),
+            ("e", "x1"),
+            ("f", "99999999999"),
+        ]);
+        let f: Vec<_> = ext.fields().collect();
+        assert_eq!(i32::parse_field(&f[0]), Ok(42));
+        assert_eq!(i64::parse_field(&f[1]), Ok(-7));
+        assert_eq!(bool::parse_field(&f[2]), Ok(true));
+        assert_eq!(bool::parse_field(&f[3]), Ok(false));
+        assert!(i32::parse_field(&f[4]).unwrap_err().contains("not a i32"));
+        assert!(i32::parse_field(&f[5]).is_err());
+        assert_eq!(i64::parse_field(&f[5]), Ok(99_999_999_999));
+    }
+}

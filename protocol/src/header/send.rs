@@ -1,0 +1,102 @@
+//! Send headers: SEND_MESSAGE (10), SEND_MESSAGE_V2 (310, short keys `a`..`n`),
+//! SEND_BATCH_MESSAGE (320, the V2 header with `m=true`), and the send response.
+
+use bytestring::ByteString;
+
+use super::command_header;
+
+command_header! {
+    /// SEND_MESSAGE (10) request header, long field names.
+    pub struct SendMessageRequestHeader {
+        required producer_group: ByteString = "producerGroup",
+        required topic: ByteString = "topic",
+        required default_topic: ByteString = "defaultTopic",
+        required default_topic_queue_nums: i32 = "defaultTopicQueueNums",
+        required queue_id: i32 = "queueId",
+        required sys_flag: i32 = "sysFlag",
+        required born_timestamp: i64 = "bornTimestamp",
+        required flag: i32 = "flag",
+        optional properties: ByteString = "properties",
+        optional reconsume_times: i32 = "reconsumeTimes",
+        optional unit_mode: bool = "unitMode",
+        optional batch: bool = "batch",
+        optional max_reconsume_times: i32 = "maxReconsumeTimes",
+        /// RocketMQ 4.9.5+ RPC base field: the target broker's name.
+        optional broker_name: ByteString = "bname",
+    }
+}
+
+command_header! {
+    /// SEND_MESSAGE_V2 (310) and SEND_BATCH_MESSAGE (320) request header: the same
+    /// fields as [`SendMessageRequestHeader`] under one-letter keys.
+    pub struct SendMessageRequestHeaderV2 {
+        required producer_group: ByteString = "a",
+        required topic: ByteString = "b",
+        required default_topic: ByteString = "c",
+        required default_topic_queue_nums: i32 = "d",
+        required queue_id: i32 = "e",
+        required sys_flag: i32 = "f",
+        required born_timestamp: i64 = "g",
+        required flag: i32 = "h",
+        optional properties: ByteString = "i",
+        optional reconsume_times: i32 = "j",
+        optional unit_mode: bool = "k",
+        optional max_reconsume_times: i32 = "l",
+        optional batch: bool = "m",
+        optional broker_name: ByteString = "n",
+    }
+}
+
+impl From<SendMessageRequestHeaderV2> for SendMessageRequestHeader {
+    fn from(v2: SendMessageRequestHeaderV2) -> Self {
+        SendMessageRequestHeader {
+            producer_group: v2.producer_group,
+            topic: v2.topic,
+            default_topic: v2.default_topic,
+            default_topic_queue_nums: v2.default_topic_queue_nums,
+            queue_id: v2.queue_id,
+            sys_flag: v2.sys_flag,
+            born_timestamp: v2.born_timestamp,
+            flag: v2.flag,
+            properties: v2.properties,
+            reconsume_times: v2.reconsume_times,
+            unit_mode: v2.unit_mode,
+            batch: v2.batch,
+            max_reconsume_times: v2.max_reconsume_times,
+            broker_name: v2.broker_name,
+        }
+    }
+}
+
+impl From<SendMessageRequestHeader> for SendMessageRequestHeaderV2 {
+    fn from(v1: SendMessageRequestHeader) -> Self {
+        SendMessageRequestHeaderV2 {
+            producer_group: v1.producer_group,
+            topic: v1.topic,
+            default_topic: v1.default_topic,
+            default_topic_queue_nums: v1.default_topic_queue_nums,
+            queue_id: v1.queue_id,
+            sys_flag: v1.sys_flag,
+            born_timestamp: v1.born_timestamp,
+            flag: v1.flag,
+            properties: v1.properties,
+            reconsume_times: v1.reconsume_times,
+            unit_mode: v1.unit_mode,
+            max_reconsume_times: v1.max_reconsume_times,
+            batch: v1.batch,
+            broker_name: v1.broker_name,
+        }
+    }
+}
+
+command_header! {
+    /// Response header of every send: the offset msgId (comma-joined for a batch), the
+    /// queue and the queue offset of the (first) message.
+    pub struct SendMessageResponseHeader {
+        required msg_id: ByteString = "msgId",
+        required queue_id: i32 = "queueId",
+        required queue_offset: i64 = "queueOffset",
+        optional transaction_id: ByteString = "transactionId",
+        optional batch_uniq_id: ByteString = "batchUniqId",
+    }
+}
