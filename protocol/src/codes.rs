@@ -200,7 +200,10 @@ mod tests {
         for (got, want) in requests {
             assert_eq!(got, want);
         }
-        assert_eq!(response_code::name(26), Some("SUBSCRIPTION_GROUP_NOT_EXIST"));
+        assert_eq!(
+            response_code::name(26),
+            Some("SUBSCRIPTION_GROUP_NOT_EXIST")
+        );
         assert_eq!(response_code::name(19), Some("PULL_NOT_FOUND"));
         assert_eq!(request_code::name(105), Some("GET_ROUTEINFO_BY_TOPIC"));
         assert_eq!(request_code::name(9999), None);

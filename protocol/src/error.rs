@@ -14,7 +14,10 @@ pub enum Error {
 
     /// A frame announces more bytes than the configured limit.
     #[error("frame of {len_bytes} bytes exceeds the limit of {limit_bytes} bytes")]
-    FrameTooLarge { len_bytes: usize, limit_bytes: usize },
+    FrameTooLarge {
+        len_bytes: usize,
+        limit_bytes: usize,
+    },
 
     /// The bytes cannot be what they claim to be.
     #[error("corrupt {what} at byte {offset}: {reason}")]
@@ -41,10 +44,7 @@ pub enum Error {
 
     /// A JSON body does not match the structure RocketMQ defines for it.
     #[error("bad JSON {what}: {reason}")]
-    Json {
-        what: &'static str,
-        reason: String,
-    },
+    Json { what: &'static str, reason: String },
 }
 
 impl Error {

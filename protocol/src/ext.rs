@@ -55,7 +55,9 @@ impl ExtFields {
     }
 
     fn slice(&self, (start, end): (u32, u32)) -> &[u8] {
-        self.buf.get(start as usize..end as usize).unwrap_or_default()
+        self.buf
+            .get(start as usize..end as usize)
+            .unwrap_or_default()
     }
 
     fn str_at(&self, range: (u32, u32)) -> &str {
@@ -110,8 +112,7 @@ impl Field<'_> {
     /// The value as an owned string that shares the header buffer (no copy).
     pub fn text(&self) -> ByteString {
         let (start, end) = self.entry.value;
-        ByteString::try_from(self.ext.buf.slice(start as usize..end as usize))
-            .unwrap_or_default()
+        ByteString::try_from(self.ext.buf.slice(start as usize..end as usize)).unwrap_or_default()
     }
 }
 
@@ -168,8 +169,28 @@ impl FieldSink for ExtFieldsBuilder {
     }
 }
 
+/// The value types a typed header field can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    Text,
+    I16,
+    I32,
+    I64,
+    Bool,
+}
+
+/// A typed header field's key, value type and whether RocketMQ requires it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldSpec {
+    pub key: &'static str,
+    pub kind: FieldKind,
+    pub required: bool,
+}
+
 /// A value type a typed header field can hold, with RocketMQ's text form.
 pub trait FieldValue: Sized {
+    /// What kind of value this is.
+    const KIND: FieldKind;
     /// Parses the field's text.
     fn parse_field(field: &Field<'_>) -> Result<Self, Cow<'static, str>>;
     /// Writes the value's text under `key`.
@@ -177,8 +198,10 @@ pub trait FieldValue: Sized {
 }
 
 macro_rules! integer_field {
-    ($($ty:ty),*) => {$(
+    ($($ty:ty => $kind:ident),*) => {$(
         impl FieldValue for $ty {
+            const KIND: FieldKind = FieldKind::$kind;
+
             fn parse_field(field: &Field<'_>) -> Result<Self, Cow<'static, str>> {
                 field.value.trim().parse::<$ty>().map_err(|e| {
                     Cow::Owned(format!(
@@ -196,10 +219,12 @@ macro_rules! integer_field {
     )*};
 }
 
-integer_field!(i16, i32, i64);
+integer_field!(i16 => I16, i32 => I32, i64 => I64);
 
 /// Like Java's `Boolean.parseBoolean`: `true` in any case is true, anything else false.
 impl FieldValue for bool {
+    const KIND: FieldKind = FieldKind::Bool;
+
     fn parse_field(field: &Field<'_>) -> Result<Self, Cow<'static, str>> {
         Ok(field.value.trim().eq_ignore_ascii_case("true"))
     }
@@ -210,6 +235,8 @@ impl FieldValue for bool {
 }
 
 impl FieldValue for ByteString {
+    const KIND: FieldKind = FieldKind::Text;
+
     fn parse_field(field: &Field<'_>) -> Result<Self, Cow<'static, str>> {
         Ok(field.text())
     }

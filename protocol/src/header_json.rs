@@ -39,6 +39,16 @@ struct JsonHead<'a> {
 
 /// Decodes a JSON header; keys and values are copied once into the fields' own buffer.
 pub(crate) fn decode(header: &[u8]) -> Result<(Head, ExtFields)> {
+    // serde would also read a struct from an array; RocketMQ headers are always objects.
+    if let Some(at) = header.iter().position(|b| !b.is_ascii_whitespace()) {
+        if header[at] != b'{' {
+            return Err(Error::corrupt(
+                WHAT,
+                FRAME_PREFIX_BYTES + at,
+                "a JSON header must be an object",
+            ));
+        }
+    }
     let parsed: JsonHead<'_> = serde_json::from_slice(header).map_err(|e| {
         let offset = if e.line() <= 1 {
             FRAME_PREFIX_BYTES + e.column().saturating_sub(1)
@@ -138,16 +148,24 @@ impl<'de> Deserialize<'de> for Scalar<'de> {
                 Ok(Scalar::Text(Cow::Owned(v.to_owned())))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Text(Cow::Owned(itoa::Buffer::new().format(v).to_owned())))
+                Ok(Scalar::Text(Cow::Owned(
+                    itoa::Buffer::new().format(v).to_owned(),
+                )))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Text(Cow::Owned(itoa::Buffer::new().format(v).to_owned())))
+                Ok(Scalar::Text(Cow::Owned(
+                    itoa::Buffer::new().format(v).to_owned(),
+                )))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar<'de>, E> {
                 Ok(Scalar::Text(Cow::Owned(v.to_string())))
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Text(Cow::Borrowed(if v { "true" } else { "false" })))
+                Ok(Scalar::Text(Cow::Borrowed(if v {
+                    "true"
+                } else {
+                    "false"
+                })))
             }
             fn visit_unit<E: de::Error>(self) -> Result<Scalar<'de>, E> {
                 Ok(Scalar::Null)

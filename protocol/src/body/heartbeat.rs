@@ -146,7 +146,13 @@ mod tests {
         ] {
             let err = HeartbeatData::decode(bad.as_bytes()).unwrap_err();
             assert!(
-                matches!(err, crate::Error::Json { what: "HeartbeatData", .. }),
+                matches!(
+                    err,
+                    crate::Error::Json {
+                        what: "HeartbeatData",
+                        ..
+                    }
+                ),
                 "{err}"
             );
         }

@@ -104,7 +104,10 @@ mod tests {
             shard_ports: None,
         });
         let plain = String::from_utf8(route.encode().to_vec()).unwrap();
-        assert!(plain.contains(r#""brokerAddrs":{"0":"127.0.0.1:10911"}"#), "{plain}");
+        assert!(
+            plain.contains(r#""brokerAddrs":{"0":"127.0.0.1:10911"}"#),
+            "{plain}"
+        );
         assert!(!plain.contains("shardPorts"));
         route.queue_datas[0].shard_ports = Some(vec![10921, 10922]);
         let ext = String::from_utf8(route.encode().to_vec()).unwrap();

@@ -2,7 +2,7 @@
 //! writes itself through a [`FieldSink`], under RocketMQ's field names.
 
 use crate::error::Result;
-use crate::ext::{ExtFields, WriteFields};
+use crate::ext::{ExtFields, FieldSpec, WriteFields};
 
 mod client;
 mod namesrv;
@@ -24,6 +24,8 @@ pub use transaction::*;
 pub trait CommandHeader: WriteFields + Sized {
     /// The RocketMQ class name, used in error messages.
     const NAME: &'static str;
+    /// Every field: key, value type, required or not, in the order they are written.
+    const FIELDS: &'static [FieldSpec];
     /// Reads the header; unknown keys are ignored, required keys must be present.
     fn decode(ext: &ExtFields) -> Result<Self>;
 }
@@ -45,6 +47,13 @@ macro_rules! command_header {
 
         impl $crate::header::CommandHeader for $name {
             const NAME: &'static str = stringify!($name);
+            const FIELDS: &'static [$crate::ext::FieldSpec] = &[$(
+                $crate::ext::FieldSpec {
+                    key: $key,
+                    kind: <$ty as $crate::ext::FieldValue>::KIND,
+                    required: command_header!(@required $kind),
+                },
+            )*];
 
             fn decode(ext: &$crate::ext::ExtFields) -> $crate::error::Result<Self> {
                 $( let mut $field: Option<$ty> = None; )*
@@ -78,6 +87,8 @@ macro_rules! command_header {
             }
         }
     };
+    (@required required) => { true };
+    (@required optional) => { false };
     (@type required $ty:ty) => { $ty };
     (@type optional $ty:ty) => { Option<$ty> };
     (@take required $field:ident, $name:ident, $key:literal) => {
@@ -109,6 +120,7 @@ impl WriteFields for EmptyHeader {
 
 impl CommandHeader for EmptyHeader {
     const NAME: &'static str = "EmptyHeader";
+    const FIELDS: &'static [FieldSpec] = &[];
     fn decode(_ext: &ExtFields) -> Result<Self> {
         Ok(EmptyHeader)
     }

@@ -120,7 +120,10 @@ mod tests {
         };
         // 7F000001 | 00002A9F (10911) | 0000000000001234
         assert_eq!(id.to_string(), "7F00000100002A9F0000000000001234");
-        assert_eq!(MessageId::parse("7f00000100002a9f0000000000001234").unwrap(), id);
+        assert_eq!(
+            MessageId::parse("7f00000100002a9f0000000000001234").unwrap(),
+            id
+        );
     }
 
     #[test]
@@ -143,7 +146,10 @@ mod tests {
         let cases = [
             ("ABC", "3 characters"),
             ("7F00000100002A9F000000000000123G", "`G` is not a hex digit"),
-            ("7F000001FFFFFFFF0000000000001234", "port -1 is out of range"),
+            (
+                "7F000001FFFFFFFF0000000000001234",
+                "port -1 is out of range",
+            ),
         ];
         for (input, want) in cases {
             let err = MessageId::parse(input).unwrap_err().to_string();

@@ -168,7 +168,10 @@ mod tests {
             let got: Vec<_> = iter(input).collect();
             assert_eq!(got, want, "input {input:?}");
         }
-        assert_eq!(find("A\u{1}1\u{2}UNIQ_KEY\u{1}X\u{2}", "UNIQ_KEY"), Some("X"));
+        assert_eq!(
+            find("A\u{1}1\u{2}UNIQ_KEY\u{1}X\u{2}", "UNIQ_KEY"),
+            Some("X")
+        );
     }
 
     #[test]

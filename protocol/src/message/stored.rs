@@ -149,7 +149,14 @@ impl StoredMessage {
             MagicVersion::V1 => 1,
             MagicVersion::V2 => 2,
         };
-        4 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 8
+        4 + 4
+            + 4
+            + 4
+            + 4
+            + 8
+            + 8
+            + 4
+            + 8
             + host_len(&self.born_host)
             + 8
             + host_len(&self.store_host)
@@ -188,7 +195,10 @@ impl StoredMessage {
             ));
         }
         if self.encoded_len() > i32::MAX as usize {
-            return Err(bad("body", format!("{} bytes is too long", self.body.len())));
+            return Err(bad(
+                "body",
+                format!("{} bytes is too long", self.body.len()),
+            ));
         }
         Ok(())
     }
@@ -285,8 +295,7 @@ impl StoredMessage {
         let born_timestamp = r.i64("BORNTIMESTAMP")?;
         let born_host = read_host(&mut r, sys_flag & sys_flag::BORNHOST_V6 != 0, "BORNHOST")?;
         let store_timestamp = r.i64("STORETIMESTAMP")?;
-        let store_host =
-            read_host(&mut r, sys_flag & sys_flag::STOREHOST_V6 != 0, "STOREHOST")?;
+        let store_host = read_host(&mut r, sys_flag & sys_flag::STOREHOST_V6 != 0, "STOREHOST")?;
         let reconsume_times = r.i32("RECONSUMETIMES")?;
         let prepared_transaction_offset = r.i64("PREPAREDTRANSACTIONOFFSET")?;
         let body_len = r.len_i32("BODYLENGTH")?;
