@@ -77,8 +77,8 @@ impl Command {
     /// Decodes the header of a frame; the body is kept as it is (shared, not copied).
     pub fn decode(frame: RawFrame) -> Result<Command> {
         let (head, ext) = match frame.serialize_type {
-            SerializeType::Json => header_json::decode(&frame.header)?,
-            SerializeType::RocketMq => header_binary::decode(&frame.header)?,
+            SerializeType::Json => header_json::decode(frame.header)?,
+            SerializeType::RocketMq => header_binary::decode(frame.header)?,
         };
         Ok(Command {
             head,

@@ -60,9 +60,14 @@ impl ExtFields {
             .unwrap_or_default()
     }
 
+    #[allow(unsafe_code)]
     fn str_at(&self, range: (u32, u32)) -> &str {
-        // The constructor checked UTF-8, so this never falls back.
-        std::str::from_utf8(self.slice(range)).unwrap_or_default()
+        let bytes = self.slice(range);
+        debug_assert!(std::str::from_utf8(bytes).is_ok());
+        // SAFETY: every constructor of `ExtFields` guarantees that each entry's ranges lie in
+        // `buf` and hold valid UTF-8 (`from_checked`'s callers validate; the builder takes
+        // `&str`), and `buf` is immutable. `slice` returns an empty slice for any other range.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 
     /// The fields in wire order, each with zero-copy access to its value.
@@ -149,6 +154,14 @@ pub struct ExtFieldsBuilder {
 }
 
 impl ExtFieldsBuilder {
+    /// A builder with room for `bytes` of keys and values and `fields` entries.
+    pub fn with_capacity(bytes: usize, fields: usize) -> Self {
+        ExtFieldsBuilder {
+            buf: BytesMut::with_capacity(bytes),
+            entries: Vec::with_capacity(fields),
+        }
+    }
+
     fn push(&mut self, bytes: &str) -> (u32, u32) {
         let start = self.buf.len() as u32;
         self.buf.put_slice(bytes.as_bytes());
@@ -203,13 +216,15 @@ macro_rules! integer_field {
             const KIND: FieldKind = FieldKind::$kind;
 
             fn parse_field(field: &Field<'_>) -> Result<Self, Cow<'static, str>> {
-                field.value.trim().parse::<$ty>().map_err(|e| {
-                    Cow::Owned(format!(
-                        "`{}` is not a {} ({e})",
-                        field.value.escape_debug(),
-                        stringify!($ty)
-                    ))
-                })
+                parse_decimal(field.value.as_bytes())
+                    .and_then(|v| <$ty>::try_from(v).ok())
+                    .ok_or_else(|| {
+                        Cow::Owned(format!(
+                            "`{}` is not a {}",
+                            field.value.escape_debug(),
+                            stringify!($ty)
+                        ))
+                    })
             }
 
             fn write_field<S: FieldSink>(&self, key: &str, sink: &mut S) {
@@ -221,12 +236,46 @@ macro_rules! integer_field {
 
 integer_field!(i16 => I16, i32 => I32, i64 => I64);
 
+/// A decimal integer as Java's `Long.parseLong` reads it: optional sign, then digits.
+pub(crate) fn parse_decimal(text: &[u8]) -> Option<i64> {
+    let (negative, digits) = match text {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, text),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let first_nonzero = digits
+        .iter()
+        .position(|&d| d != b'0')
+        .unwrap_or(digits.len());
+    let digits = &digits[first_nonzero..];
+    if digits.len() > 19 {
+        return None;
+    }
+    // Accumulate negatively so that i64::MIN parses.
+    let mut value: i64 = 0;
+    for &d in digits {
+        let digit = d.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_sub(i64::from(digit))?;
+    }
+    if negative {
+        Some(value)
+    } else {
+        value.checked_neg()
+    }
+}
+
 /// Like Java's `Boolean.parseBoolean`: `true` in any case is true, anything else false.
 impl FieldValue for bool {
     const KIND: FieldKind = FieldKind::Bool;
 
     fn parse_field(field: &Field<'_>) -> Result<Self, Cow<'static, str>> {
-        Ok(field.value.trim().eq_ignore_ascii_case("true"))
+        Ok(field.value.eq_ignore_ascii_case("true"))
     }
 
     fn write_field<S: FieldSink>(&self, key: &str, sink: &mut S) {
@@ -264,7 +313,7 @@ mod tests {
     fn field_values_parse_like_java() {
         let ext = ExtFields::from_pairs([
             ("a", "42"),
-            ("b", " -7 "),
+            ("b", "-7"),
             ("c", "TRUE"),
             ("d", "yes"),
             ("e", "x1"),
@@ -276,6 +325,25 @@ mod tests {
         assert_eq!(bool::parse_field(&f[2]), Ok(true));
         assert_eq!(bool::parse_field(&f[3]), Ok(false));
         assert!(i32::parse_field(&f[4]).unwrap_err().contains("not a i32"));
+        let edge = ExtFields::from_pairs([
+            ("min", "-9223372036854775808"),
+            ("max", "+9223372036854775807"),
+            ("over", "9223372036854775808"),
+            ("sign", "-"),
+            ("zeros", "00000000000000000001"),
+            ("long", "10000000000000000000"),
+        ]);
+        let e: Vec<_> = edge.fields().collect();
+        assert_eq!(i64::parse_field(&e[0]), Ok(i64::MIN));
+        assert_eq!(i64::parse_field(&e[1]), Ok(i64::MAX));
+        assert!(i64::parse_field(&e[2]).is_err());
+        assert!(i64::parse_field(&e[3]).is_err());
+        assert_eq!(
+            i64::parse_field(&e[4]),
+            Ok(1),
+            "leading zeros, as Java allows"
+        );
+        assert!(i64::parse_field(&e[5]).is_err(), "20 significant digits");
         assert!(i32::parse_field(&f[5]).is_err());
         assert_eq!(i64::parse_field(&f[5]), Ok(99_999_999_999));
     }

@@ -178,7 +178,7 @@ mod tests {
         let mut buf = BytesMut::new();
         for (i, b) in bytes.iter().enumerate() {
             assert_eq!(decoder.decode(&mut buf).unwrap(), None, "early at byte {i}");
-            assert_eq!(decoder.bytes_wanted(&buf) > 0, true);
+            assert!(decoder.bytes_wanted(&buf) > 0);
             buf.extend_from_slice(&[*b]);
         }
         let f = decoder.decode(&mut buf).unwrap().unwrap();

@@ -15,8 +15,8 @@ use crate::read::Reader;
 const WHAT: &str = "binary header";
 
 /// Decodes a binary header. Extfield ranges point into `header` itself: nothing is copied.
-pub(crate) fn decode(header: &Bytes) -> Result<(Head, ExtFields)> {
-    let mut r = Reader::new(header, FRAME_PREFIX_BYTES, WHAT);
+pub(crate) fn decode(header: Bytes) -> Result<(Head, ExtFields)> {
+    let mut r = Reader::new(&header, FRAME_PREFIX_BYTES, WHAT);
     let code = r.i16("code")?;
     let language = LanguageCode(r.u8("language")?);
     let version = r.i16("version")?;
@@ -29,14 +29,26 @@ pub(crate) fn decode(header: &Bytes) -> Result<(Head, ExtFields)> {
     };
     let ext_len = r.len_i32("extFields length")?;
     let ext_start = r.pos();
+    // Fast path: when the whole extFields block is ASCII, every key and value is UTF-8.
+    let all_ascii = header
+        .get(ext_start..ext_start + ext_len)
+        .is_some_and(is_ascii);
     let mut entries = Vec::with_capacity(16);
     while r.pos() < ext_start + ext_len {
         let key_len = r.len_i16("extFields key length")?;
         let key_at = r.pos();
-        r.str(key_len, "extFields key")?;
+        if all_ascii {
+            r.take(key_len, "extFields key")?;
+        } else {
+            r.str(key_len, "extFields key")?;
+        }
         let value_len = r.len_i32("extFields value length")?;
         let value_at = r.pos();
-        r.str(value_len, "extFields value")?;
+        if all_ascii {
+            r.take(value_len, "extFields value")?;
+        } else {
+            r.str(value_len, "extFields value")?;
+        }
         entries.push(Entry {
             key: (key_at as u32, (key_at + key_len) as u32),
             value: (value_at as u32, (value_at + value_len) as u32),
@@ -60,7 +72,17 @@ pub(crate) fn decode(header: &Bytes) -> Result<(Head, ExtFields)> {
         flag,
         remark,
     };
-    Ok((head, ExtFields::from_checked(header.clone(), entries)))
+    Ok((head, ExtFields::from_checked(header, entries)))
+}
+
+/// ASCII check eight bytes at a time (the std one goes byte by byte on short inputs).
+fn is_ascii(bytes: &[u8]) -> bool {
+    let mut chunks = bytes.chunks_exact(8);
+    let mut high = 0u64;
+    for c in &mut chunks {
+        high |= u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+    }
+    high & 0x8080_8080_8080_8080 == 0 && chunks.remainder().is_ascii()
 }
 
 /// Writes entries straight into the outgoing buffer.

@@ -2,176 +2,242 @@
 //! "remark", "extFields": {...}, "serializeTypeCurrentRPC"}`. Unknown fields are ignored;
 //! `extFields` values may be strings, numbers or booleans; `language` a name or a number.
 
-use std::borrow::Cow;
-use std::fmt;
-
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde::Deserialize;
 
 use crate::codes::LanguageCode;
 use crate::command::Head;
 use crate::error::{Error, Result};
-use crate::ext::{ExtFields, FieldSink, WriteFields};
+use crate::ext::{Entry, ExtFields, FieldSink, WriteFields};
 use crate::frame::FRAME_PREFIX_BYTES;
+use crate::json_scan::{Scalar, ScanResult, Scanner};
 
 const WHAT: &str = "JSON header";
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct JsonHead<'a> {
-    #[serde(deserialize_with = "crate::lenient::int")]
-    code: i32,
-    #[serde(default, deserialize_with = "language")]
-    language: LanguageCode,
-    #[serde(default, deserialize_with = "crate::lenient::int")]
-    version: i32,
-    #[serde(default, deserialize_with = "crate::lenient::int")]
-    opaque: i32,
-    #[serde(default, deserialize_with = "crate::lenient::int")]
-    flag: i32,
-    #[serde(default, borrow)]
-    remark: Option<Cow<'a, str>>,
-    #[serde(default, deserialize_with = "ext_fields")]
-    ext_fields: ExtFields,
+/// An extFields entry as found: key and value spans in the header.
+struct Span {
+    key: (usize, usize, bool),
+    value: Scalar,
 }
 
-/// Decodes a JSON header; keys and values are copied once into the fields' own buffer.
-pub(crate) fn decode(header: &[u8]) -> Result<(Head, ExtFields)> {
-    // serde would also read a struct from an array; RocketMQ headers are always objects.
-    if let Some(at) = header.iter().position(|b| !b.is_ascii_whitespace()) {
-        if header[at] != b'{' {
-            return Err(Error::corrupt(
-                WHAT,
-                FRAME_PREFIX_BYTES + at,
-                "a JSON header must be an object",
-            ));
-        }
+/// Decodes a JSON header. When no extFields key or value holds an escape, the fields point
+/// straight into `header` (no copy); otherwise they are unescaped once into their own buffer.
+pub(crate) fn decode(header: Bytes) -> Result<(Head, ExtFields)> {
+    if let Err(e) = std::str::from_utf8(&header) {
+        return Err(Error::corrupt(
+            WHAT,
+            FRAME_PREFIX_BYTES + e.valid_up_to(),
+            "not valid UTF-8",
+        ));
     }
-    let parsed: JsonHead<'_> = serde_json::from_slice(header).map_err(|e| {
-        let offset = if e.line() <= 1 {
-            FRAME_PREFIX_BYTES + e.column().saturating_sub(1)
-        } else {
-            FRAME_PREFIX_BYTES
-        };
-        Error::corrupt(WHAT, offset, e.to_string())
-    })?;
-    let head = Head {
-        code: parsed.code,
-        language: parsed.language,
-        version: parsed.version,
-        opaque: parsed.opaque,
-        flag: parsed.flag,
-        remark: parsed
-            .remark
-            .filter(|r| !r.is_empty())
-            .map(|r| ByteString::from(r.as_ref())),
+    decode_utf8(header).map_err(|e| *e)
+}
+
+/// [`decode`] for input already checked to be UTF-8.
+fn decode_utf8(header: Bytes) -> ScanResult<(Head, ExtFields)> {
+    let mut s = Scanner::new(&header, WHAT);
+    // Java's defaults for absent fields: language JAVA, everything else zero.
+    let mut head = Head {
+        language: LanguageCode::JAVA,
+        ..Head::default()
     };
-    Ok((head, parsed.ext_fields))
+    let mut code_seen = false;
+    let mut spans: Vec<Span> = Vec::with_capacity(16);
+    let mut escaped = false;
+    if s.peek() != Some(b'{') {
+        return Err(s.error(s.pos(), "a JSON header must be an object"));
+    }
+    s.expect(b'{')?;
+    let mut more = s.peek() != Some(b'}');
+    if !more {
+        s.expect(b'}')?;
+    }
+    while more {
+        let (key_start, key_end, key_escaped) = s.string()?;
+        s.expect(b':')?;
+        let value_at = s.pos();
+        // Header keys never need escapes; an escaped key is simply not one we know.
+        let key = if key_escaped {
+            &b""[..]
+        } else {
+            &header[key_start..key_end]
+        };
+        match key {
+            b"code" => {
+                head.code = int_value(&mut s, &header, "code")?;
+                code_seen = true;
+            }
+            b"version" => head.version = int_value(&mut s, &header, "version")?,
+            b"opaque" => head.opaque = int_value(&mut s, &header, "opaque")?,
+            b"flag" => head.flag = int_value(&mut s, &header, "flag")?,
+            b"language" => head.language = language(&mut s, &header)?,
+            b"remark" => {
+                head.remark = match s.scalar()? {
+                    Scalar::Str { start, end, .. } if start == end => None,
+                    Scalar::Str {
+                        start,
+                        end,
+                        escaped: false,
+                    } => Some(text(&header, start, end)),
+                    Scalar::Str {
+                        start,
+                        end,
+                        escaped: true,
+                    } => {
+                        let mut out = BytesMut::with_capacity(end - start);
+                        s.unescape(start, end, &mut out)?;
+                        Some(ByteString::try_from(out.freeze()).map_err(|_| {
+                            s.error(start, "remark is not valid UTF-8 once unescaped")
+                        })?)
+                    }
+                    Scalar::Null => None,
+                    Scalar::Raw { .. } => {
+                        return Err(s.error(value_at, "invalid type: remark must be a string"))
+                    }
+                }
+            }
+            b"extFields" => {
+                if s.peek() == Some(b'n') {
+                    s.scalar()?;
+                } else {
+                    s.expect(b'{')?;
+                    let mut fields = s.peek() != Some(b'}');
+                    if !fields {
+                        s.expect(b'}')?;
+                    }
+                    while fields {
+                        let key = s.string()?;
+                        if key.1 - key.0 > i16::MAX as usize {
+                            return Err(s.error(key.0, "extFields key longer than 32767 bytes"));
+                        }
+                        s.expect(b':')?;
+                        let value = s.scalar()?;
+                        escaped |= key.2 || matches!(value, Scalar::Str { escaped: true, .. });
+                        if value != Scalar::Null {
+                            spans.push(Span { key, value });
+                        }
+                        fields = s.comma_or_close()?;
+                    }
+                }
+            }
+            _ => s.skip_value(0)?,
+        }
+        more = s.comma_or_close()?;
+    }
+    if s.peek().is_some() {
+        return Err(s.error(s.pos(), "trailing characters after the header object"));
+    }
+    if !code_seen {
+        return Err(s.error(0, "missing field `code`"));
+    }
+    let ext = if escaped {
+        copy_unescaped(&s, &spans)?
+    } else {
+        let entries = spans
+            .iter()
+            .map(|span| {
+                let (vs, ve) = value_range(span.value);
+                Entry {
+                    key: (span.key.0 as u32, span.key.1 as u32),
+                    value: (vs as u32, ve as u32),
+                }
+            })
+            .collect();
+        // Whole input is UTF-8 and every range starts and ends at an ASCII delimiter.
+        ExtFields::from_checked(header, entries)
+    };
+    Ok((head, ext))
+}
+
+fn value_range(value: Scalar) -> (usize, usize) {
+    match value {
+        Scalar::Str { start, end, .. } | Scalar::Raw { start, end } => (start, end),
+        Scalar::Null => (0, 0),
+    }
+}
+
+/// The slow path: some key or value has escapes. The new buffer starts with a copy of the
+/// header, so unescaped spans keep their offsets; each escaped string is unescaped once and
+/// appended. The result is UTF-8: copies of UTF-8 cut at ASCII delimiters, plus whole chars.
+fn copy_unescaped(s: &Scanner<'_>, spans: &[Span]) -> ScanResult<ExtFields> {
+    let input = s.input();
+    let mut buf = BytesMut::with_capacity(input.len() * 2);
+    buf.put_slice(input);
+    let place = |(start, end, escaped): (usize, usize, bool),
+                 buf: &mut BytesMut|
+     -> ScanResult<(u32, u32)> {
+        if !escaped {
+            return Ok((start as u32, end as u32));
+        }
+        let from = buf.len();
+        s.unescape(start, end, buf)?;
+        Ok((from as u32, buf.len() as u32))
+    };
+    let mut entries = Vec::with_capacity(spans.len());
+    for span in spans {
+        let key = place(span.key, &mut buf)?;
+        let value = match span.value {
+            Scalar::Str {
+                start,
+                end,
+                escaped,
+            } => place((start, end, escaped), &mut buf)?,
+            other => {
+                let (start, end) = value_range(other);
+                (start as u32, end as u32)
+            }
+        };
+        entries.push(Entry { key, value });
+    }
+    Ok(ExtFields::from_checked(buf.freeze(), entries))
+}
+
+fn text(header: &Bytes, start: usize, end: usize) -> ByteString {
+    ByteString::try_from(header.slice(start..end)).unwrap_or_default()
+}
+
+/// An integer head field, as a number or a string of digits.
+fn int_value(s: &mut Scanner<'_>, header: &[u8], field: &'static str) -> ScanResult<i32> {
+    let at = s.pos();
+    let (start, end) = match s.scalar()? {
+        Scalar::Str { start, end, .. } | Scalar::Raw { start, end } => (start, end),
+        Scalar::Null => return Ok(0),
+    };
+    let raw = &header[start..end];
+    crate::ext::parse_decimal(raw)
+        .and_then(|v| i32::try_from(v).ok())
+        .ok_or_else(|| {
+            s.error(
+                at,
+                format!(
+                    "`{}` is not an integer for `{field}`",
+                    String::from_utf8_lossy(raw).escape_debug()
+                ),
+            )
+        })
 }
 
 /// A language given by name (`"JAVA"`) or by number; unknown names read as OTHER.
-fn language<'de, D: Deserializer<'de>>(d: D) -> Result<LanguageCode, D::Error> {
-    struct LangVisitor;
-    impl Visitor<'_> for LangVisitor {
-        type Value = LanguageCode;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a language name or number")
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<LanguageCode, E> {
-            Ok(LanguageCode::from_name(v).unwrap_or(LanguageCode::OTHER))
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<LanguageCode, E> {
-            u8::try_from(v)
-                .map(LanguageCode)
-                .map_err(|_| E::custom(format!("language code {v} out of range")))
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<LanguageCode, E> {
-            u8::try_from(v)
-                .map(LanguageCode)
-                .map_err(|_| E::custom(format!("language code {v} out of range")))
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<LanguageCode, E> {
-            Ok(LanguageCode::OTHER)
-        }
-    }
-    d.deserialize_any(LangVisitor)
-}
-
-/// The extFields object: scalars only; `null` values are dropped (Java omits them).
-fn ext_fields<'de, D: Deserializer<'de>>(d: D) -> Result<ExtFields, D::Error> {
-    struct ExtVisitor;
-    impl<'de> Visitor<'de> for ExtVisitor {
-        type Value = ExtFields;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("an object of scalar values")
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<ExtFields, E> {
-            Ok(ExtFields::default())
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ExtFields, A::Error> {
-            let mut builder = ExtFields::builder();
-            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                if key.len() > i16::MAX as usize {
-                    return Err(de::Error::custom("extFields key longer than 32767 bytes"));
-                }
-                match map.next_value::<Scalar<'de>>()? {
-                    Scalar::Text(v) => builder.field(&key, &v),
-                    Scalar::Null => {}
-                }
-            }
-            Ok(builder.build())
-        }
-    }
-    d.deserialize_any(ExtVisitor)
-}
-
-/// One extFields value, as the text RocketMQ would have sent as a string.
-enum Scalar<'a> {
-    Text(Cow<'a, str>),
-    Null,
-}
-
-impl<'de> Deserialize<'de> for Scalar<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct ScalarVisitor;
-        impl<'de> Visitor<'de> for ScalarVisitor {
-            type Value = Scalar<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string, number, boolean or null")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Text(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Text(Cow::Owned(v.to_owned())))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Text(Cow::Owned(
-                    itoa::Buffer::new().format(v).to_owned(),
-                )))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Text(Cow::Owned(
-                    itoa::Buffer::new().format(v).to_owned(),
-                )))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Text(Cow::Owned(v.to_string())))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Text(Cow::Borrowed(if v {
-                    "true"
-                } else {
-                    "false"
-                })))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Null)
-            }
-        }
-        d.deserialize_any(ScalarVisitor)
+fn language(s: &mut Scanner<'_>, header: &[u8]) -> ScanResult<LanguageCode> {
+    let at = s.pos();
+    match s.scalar()? {
+        Scalar::Str { start, end, .. } => Ok(std::str::from_utf8(&header[start..end])
+            .ok()
+            .and_then(LanguageCode::from_name)
+            .unwrap_or(LanguageCode::OTHER)),
+        Scalar::Raw { start, end } => crate::ext::parse_decimal(&header[start..end])
+            .and_then(|v| u8::try_from(v).ok())
+            .map(LanguageCode)
+            .ok_or_else(|| {
+                s.error(
+                    at,
+                    format!(
+                        "language code {} out of range",
+                        String::from_utf8_lossy(&header[start..end])
+                    ),
+                )
+            }),
+        Scalar::Null => Ok(LanguageCode::OTHER),
     }
 }
 

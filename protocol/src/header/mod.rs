@@ -59,18 +59,17 @@ macro_rules! command_header {
                 $( let mut $field: Option<$ty> = None; )*
                 for f in ext.fields() {
                     match f.key {
-                        $( $key => {
-                            if $field.is_none() {
-                                $field = Some(
-                                    <$ty as $crate::ext::FieldValue>::parse_field(&f).map_err(
-                                        |reason| $crate::error::Error::BadField {
-                                            header: stringify!($name),
-                                            field: $key,
-                                            reason,
-                                        },
-                                    )?,
-                                );
-                            }
+                        // The first occurrence of a key wins, as with `ExtFields::get`.
+                        $( $key if $field.is_none() => {
+                            $field = Some(
+                                <$ty as $crate::ext::FieldValue>::parse_field(&f).map_err(
+                                    |reason| $crate::error::Error::BadField {
+                                        header: stringify!($name),
+                                        field: $key,
+                                        reason,
+                                    },
+                                )?,
+                            );
                         } )*
                         _ => {}
                     }

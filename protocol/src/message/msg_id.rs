@@ -49,19 +49,19 @@ impl MessageId {
                 ))
             }
         };
+        let nibble = |at: usize| -> Result<u8> {
+            let c = digits[at];
+            (c as char).to_digit(16).map(|d| d as u8).ok_or_else(|| {
+                Error::corrupt(
+                    what,
+                    at,
+                    format!("`{}` is not a hex digit", (c as char).escape_debug()),
+                )
+            })
+        };
         let mut raw = [0u8; 28];
-        for i in 0..digits.len() / 2 {
-            let nibble = |at: usize| -> Result<u8> {
-                let c = digits[at];
-                (c as char).to_digit(16).map(|d| d as u8).ok_or_else(|| {
-                    Error::corrupt(
-                        what,
-                        at,
-                        format!("`{}` is not a hex digit", (c as char).escape_debug()),
-                    )
-                })
-            };
-            raw[i] = (nibble(2 * i)? << 4) | nibble(2 * i + 1)?;
+        for (i, byte) in raw.iter_mut().take(digits.len() / 2).enumerate() {
+            *byte = (nibble(2 * i)? << 4) | nibble(2 * i + 1)?;
         }
         let ip = if ip_len == 4 {
             IpAddr::V4(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3]))
