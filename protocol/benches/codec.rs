@@ -66,9 +66,19 @@ fn bench_decode(c: &mut Criterion) {
             true,
         ),
         (
+            "decode SEND_MESSAGE_V2, binary header, frame and head only",
+            send_frame(SerializeType::RocketMq, true),
+            false,
+        ),
+        (
             "decode SEND_MESSAGE_V2, JSON header",
             send_frame(SerializeType::Json, true),
             true,
+        ),
+        (
+            "decode SEND_MESSAGE_V2, JSON header, frame and head only",
+            send_frame(SerializeType::Json, true),
+            false,
         ),
         (
             "decode SEND_MESSAGE (v1), JSON header",
@@ -94,10 +104,14 @@ fn bench_decode(c: &mut Criterion) {
                     for _ in 0..n {
                         let frame = decoder.decode(&mut buf).unwrap().unwrap();
                         let cmd = Command::decode(frame).unwrap();
-                        if v2 {
-                            black_box(cmd.header::<SendMessageRequestHeaderV2>().unwrap());
-                        } else {
-                            black_box(cmd.header::<SendMessageRequestHeader>().unwrap());
+                        match (v2, cmd.head.code) {
+                            (true, _) => {
+                                black_box(cmd.header::<SendMessageRequestHeaderV2>().unwrap());
+                            }
+                            (false, request_code::SEND_MESSAGE) => {
+                                black_box(cmd.header::<SendMessageRequestHeader>().unwrap());
+                            }
+                            _ => {}
                         }
                         black_box(cmd);
                     }

@@ -17,17 +17,105 @@ pub(crate) struct Entry {
     pub(crate) value: (u32, u32),
 }
 
-/// A command's extFields. Invariant: every range lies in `buf` and is valid UTF-8.
-#[derive(Clone, Default)]
+/// Where the entries are.
+#[derive(Clone)]
+enum Layout {
+    /// `buf[start..end]` is a binary extFields block — `count` repetitions of
+    /// (i16 key length, key, i32 value length, value) — already checked by the decoder.
+    /// Kept as is, so decoding a binary header allocates nothing for its fields.
+    Binary { start: u32, end: u32, count: u32 },
+    /// Explicit ranges into `buf`.
+    Ranges(Vec<Entry>),
+}
+
+/// A command's extFields. Invariant: every entry's key and value lie in `buf` and are valid
+/// UTF-8, and `buf` never changes.
+#[derive(Clone)]
 pub struct ExtFields {
     buf: Bytes,
-    entries: Vec<Entry>,
+    layout: Layout,
+}
+
+impl Default for ExtFields {
+    fn default() -> Self {
+        ExtFields {
+            buf: Bytes::new(),
+            layout: Layout::Ranges(Vec::new()),
+        }
+    }
+}
+
+/// Entries of either layout, in order.
+enum Entries<'a> {
+    Binary {
+        block: &'a [u8],
+        pos: usize,
+        base: usize,
+    },
+    Ranges(std::slice::Iter<'a, Entry>),
+}
+
+impl Iterator for Entries<'_> {
+    type Item = Entry;
+
+    #[inline]
+    fn next(&mut self) -> Option<Entry> {
+        match self {
+            Entries::Ranges(it) => it.next().copied(),
+            Entries::Binary { block, pos, base } => {
+                let key_len = usize::from(u16::from_be_bytes(
+                    block.get(*pos..*pos + 2)?.try_into().ok()?,
+                ));
+                let key = *pos + 2;
+                let value_len_at = key + key_len;
+                let value_len =
+                    u32::from_be_bytes(block.get(value_len_at..value_len_at + 4)?.try_into().ok()?)
+                        as usize;
+                let value = value_len_at + 4;
+                *pos = value + value_len;
+                let at = |offset: usize| (*base + offset) as u32;
+                Some(Entry {
+                    key: (at(key), at(key + key_len)),
+                    value: (at(value), at(value + value_len)),
+                })
+            }
+        }
+    }
 }
 
 impl ExtFields {
     /// Built by a decoder that has checked the ranges and their UTF-8.
     pub(crate) fn from_checked(buf: Bytes, entries: Vec<Entry>) -> Self {
-        ExtFields { buf, entries }
+        ExtFields {
+            buf,
+            layout: Layout::Ranges(entries),
+        }
+    }
+
+    /// Built by the binary decoder over a block it has walked and checked.
+    pub(crate) fn from_binary_block(buf: Bytes, start: usize, end: usize, count: usize) -> Self {
+        ExtFields {
+            buf,
+            layout: Layout::Binary {
+                start: start as u32,
+                end: end as u32,
+                count: count as u32,
+            },
+        }
+    }
+
+    fn entries(&self) -> Entries<'_> {
+        match &self.layout {
+            Layout::Ranges(entries) => Entries::Ranges(entries.iter()),
+            Layout::Binary { start, end, .. } => Entries::Binary {
+                block: self
+                    .buf
+                    .get(*start as usize..*end as usize)
+                    .unwrap_or_default(),
+                pos: 0,
+                base: *start as usize,
+            },
+        }
     }
 
     /// An empty builder.
@@ -46,12 +134,15 @@ impl ExtFields {
 
     /// Number of fields.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        match &self.layout {
+            Layout::Ranges(entries) => entries.len(),
+            Layout::Binary { count, .. } => *count as usize,
+        }
     }
 
     /// True when there are no fields.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
     fn slice(&self, (start, end): (u32, u32)) -> &[u8] {
@@ -72,11 +163,11 @@ impl ExtFields {
 
     /// The fields in wire order, each with zero-copy access to its value.
     pub fn fields(&self) -> impl Iterator<Item = Field<'_>> {
-        self.entries.iter().map(move |e| Field {
+        self.entries().map(move |e| Field {
             key: self.str_at(e.key),
             value: self.str_at(e.value),
             ext: self,
-            entry: *e,
+            entry: e,
         })
     }
 

@@ -8,7 +8,7 @@ use bytestring::ByteString;
 use crate::codes::LanguageCode;
 use crate::command::Head;
 use crate::error::{Error, Result};
-use crate::ext::{Entry, ExtFields, FieldSink, WriteFields};
+use crate::ext::{ExtFields, FieldSink, WriteFields};
 use crate::frame::FRAME_PREFIX_BYTES;
 use crate::read::Reader;
 
@@ -33,26 +33,21 @@ pub(crate) fn decode(header: Bytes) -> Result<(Head, ExtFields)> {
     let all_ascii = header
         .get(ext_start..ext_start + ext_len)
         .is_some_and(is_ascii);
-    let mut entries = Vec::with_capacity(16);
+    let mut count = 0usize;
     while r.pos() < ext_start + ext_len {
         let key_len = r.len_i16("extFields key length")?;
-        let key_at = r.pos();
         if all_ascii {
             r.take(key_len, "extFields key")?;
         } else {
             r.str(key_len, "extFields key")?;
         }
         let value_len = r.len_i32("extFields value length")?;
-        let value_at = r.pos();
         if all_ascii {
             r.take(value_len, "extFields value")?;
         } else {
             r.str(value_len, "extFields value")?;
         }
-        entries.push(Entry {
-            key: (key_at as u32, (key_at + key_len) as u32),
-            value: (value_at as u32, (value_at + value_len) as u32),
-        });
+        count += 1;
     }
     if r.pos() != ext_start + ext_len {
         return Err(Error::corrupt(
@@ -72,7 +67,8 @@ pub(crate) fn decode(header: Bytes) -> Result<(Head, ExtFields)> {
         flag,
         remark,
     };
-    Ok((head, ExtFields::from_checked(header, entries)))
+    let ext = ExtFields::from_binary_block(header, ext_start, ext_start + ext_len, count);
+    Ok((head, ext))
 }
 
 /// ASCII check eight bytes at a time (the std one goes byte by byte on short inputs).

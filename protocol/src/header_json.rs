@@ -14,10 +14,15 @@ use crate::json_scan::{Scalar, ScanResult, Scanner};
 
 const WHAT: &str = "JSON header";
 
-/// An extFields entry as found: key and value spans in the header.
-struct Span {
-    key: (usize, usize, bool),
-    value: Scalar,
+/// While scanning, an entry's range end carries this bit when the string has escapes
+/// (frames are under 2 GiB, so real offsets never reach it).
+const ESCAPED_BIT: u32 = 1 << 31;
+
+fn range(start: usize, end: usize, escaped: bool) -> (u32, u32) {
+    (
+        start as u32,
+        end as u32 | if escaped { ESCAPED_BIT } else { 0 },
+    )
 }
 
 /// Decodes a JSON header. When no extFields key or value holds an escape, the fields point
@@ -42,7 +47,7 @@ fn decode_utf8(header: Bytes) -> ScanResult<(Head, ExtFields)> {
         ..Head::default()
     };
     let mut code_seen = false;
-    let mut spans: Vec<Span> = Vec::with_capacity(16);
+    let mut entries: Vec<Entry> = Vec::with_capacity(16);
     let mut escaped = false;
     if s.peek() != Some(b'{') {
         return Err(s.error(s.pos(), "a JSON header must be an object"));
@@ -112,10 +117,21 @@ fn decode_utf8(header: Bytes) -> ScanResult<(Head, ExtFields)> {
                         }
                         s.expect(b':')?;
                         let value = s.scalar()?;
-                        escaped |= key.2 || matches!(value, Scalar::Str { escaped: true, .. });
-                        if value != Scalar::Null {
-                            spans.push(Span { key, value });
-                        }
+                        let value = match value {
+                            Scalar::Str {
+                                start,
+                                end,
+                                escaped: e,
+                            } => range(start, end, e),
+                            Scalar::Raw { start, end } => range(start, end, false),
+                            Scalar::Null => {
+                                fields = s.comma_or_close()?;
+                                continue;
+                            }
+                        };
+                        let key = range(key.0, key.1, key.2);
+                        escaped |= (key.1 | value.1) & ESCAPED_BIT != 0;
+                        entries.push(Entry { key, value });
                         fields = s.comma_or_close()?;
                     }
                 }
@@ -131,63 +147,33 @@ fn decode_utf8(header: Bytes) -> ScanResult<(Head, ExtFields)> {
         return Err(s.error(0, "missing field `code`"));
     }
     let ext = if escaped {
-        copy_unescaped(&s, &spans)?
+        copy_unescaped(&s, entries)?
     } else {
-        let entries = spans
-            .iter()
-            .map(|span| {
-                let (vs, ve) = value_range(span.value);
-                Entry {
-                    key: (span.key.0 as u32, span.key.1 as u32),
-                    value: (vs as u32, ve as u32),
-                }
-            })
-            .collect();
         // Whole input is UTF-8 and every range starts and ends at an ASCII delimiter.
         ExtFields::from_checked(header, entries)
     };
     Ok((head, ext))
 }
 
-fn value_range(value: Scalar) -> (usize, usize) {
-    match value {
-        Scalar::Str { start, end, .. } | Scalar::Raw { start, end } => (start, end),
-        Scalar::Null => (0, 0),
-    }
-}
-
 /// The slow path: some key or value has escapes. The new buffer starts with a copy of the
 /// header, so unescaped spans keep their offsets; each escaped string is unescaped once and
 /// appended. The result is UTF-8: copies of UTF-8 cut at ASCII delimiters, plus whole chars.
-fn copy_unescaped(s: &Scanner<'_>, spans: &[Span]) -> ScanResult<ExtFields> {
+fn copy_unescaped(s: &Scanner<'_>, mut entries: Vec<Entry>) -> ScanResult<ExtFields> {
     let input = s.input();
     let mut buf = BytesMut::with_capacity(input.len() * 2);
     buf.put_slice(input);
-    let place = |(start, end, escaped): (usize, usize, bool),
-                 buf: &mut BytesMut|
-     -> ScanResult<(u32, u32)> {
-        if !escaped {
-            return Ok((start as u32, end as u32));
+    let mut place = |(start, end): &mut (u32, u32)| -> ScanResult<()> {
+        if *end & ESCAPED_BIT != 0 {
+            let from = buf.len();
+            s.unescape(*start as usize, (*end & !ESCAPED_BIT) as usize, &mut buf)?;
+            *start = from as u32;
+            *end = buf.len() as u32;
         }
-        let from = buf.len();
-        s.unescape(start, end, buf)?;
-        Ok((from as u32, buf.len() as u32))
+        Ok(())
     };
-    let mut entries = Vec::with_capacity(spans.len());
-    for span in spans {
-        let key = place(span.key, &mut buf)?;
-        let value = match span.value {
-            Scalar::Str {
-                start,
-                end,
-                escaped,
-            } => place((start, end, escaped), &mut buf)?,
-            other => {
-                let (start, end) = value_range(other);
-                (start as u32, end as u32)
-            }
-        };
-        entries.push(Entry { key, value });
+    for entry in &mut entries {
+        place(&mut entry.key)?;
+        place(&mut entry.value)?;
     }
     Ok(ExtFields::from_checked(buf.freeze(), entries))
 }

@@ -63,14 +63,14 @@ impl<'a> Scanner<'a> {
         Box::new(Error::corrupt(self.what, FRAME_PREFIX_BYTES + at, reason))
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.buf.get(self.pos) {
             self.pos += 1;
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn peek(&mut self) -> Option<u8> {
         self.ws();
         self.buf.get(self.pos).copied()
@@ -81,7 +81,7 @@ impl<'a> Scanner<'a> {
         self.error(self.pos, format!("EOF while parsing {expecting}"))
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn expect(&mut self, byte: u8) -> ScanResult<()> {
         match self.peek() {
             Some(b) if b == byte => {
@@ -131,16 +131,14 @@ impl<'a> Scanner<'a> {
         let mut escaped = false;
         // Raw control characters are accepted, as fastjson accepts them.
         loop {
-            let rest = self.buf.get(self.pos..).unwrap_or_default();
-            match memchr::memchr2(b'"', b'\\', rest) {
-                Some(i) if rest[i] == b'"' => {
-                    let end = self.pos + i;
-                    self.pos = end + 1;
-                    return Ok((start, end, escaped));
+            match self.find_quote_or_backslash() {
+                Some(i) if self.buf[i] == b'"' => {
+                    self.pos = i + 1;
+                    return Ok((start, i, escaped));
                 }
                 Some(i) => {
                     escaped = true;
-                    self.pos += i + 2;
+                    self.pos = i + 2;
                 }
                 None => {
                     self.pos = self.buf.len();
@@ -148,6 +146,19 @@ impl<'a> Scanner<'a> {
                 }
             }
         }
+    }
+
+    /// Position of the next `"` or `\` from the cursor. Header strings are mostly short, so
+    /// look at a few bytes directly before handing the rest to memchr.
+    #[inline(always)]
+    fn find_quote_or_backslash(&self) -> Option<usize> {
+        const DIRECT_BYTES: usize = 24;
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
+        let direct = rest.len().min(DIRECT_BYTES);
+        if let Some(i) = rest[..direct].iter().position(|&b| b == b'"' || b == b'\\') {
+            return Some(self.pos + i);
+        }
+        memchr::memchr2(b'"', b'\\', &rest[direct..]).map(|i| self.pos + direct + i)
     }
 
     /// The scalar at the cursor; objects and arrays are refused.
