@@ -556,6 +556,7 @@ proptest! {
                     topic_sys_flag: flag,
                     order,
                     attributes,
+                    shard_ports: if order { Some(vec![10921, 10922]) } else { None },
                 };
                 (n, cfg)
             })

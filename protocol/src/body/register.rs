@@ -44,6 +44,10 @@ pub struct TopicConfig {
     pub topic_sys_flag: i32,
     pub order: bool,
     pub attributes: BTreeMap<String, String>,
+    /// ShardMQ extension: the port of the shard that owns each write queue, which the name
+    /// server publishes as `QueueData::shard_ports`. Other name servers ignore it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard_ports: Option<Vec<u16>>,
 }
 
 impl Default for TopicConfig {
@@ -58,6 +62,7 @@ impl Default for TopicConfig {
             topic_sys_flag: 0,
             order: false,
             attributes: BTreeMap::new(),
+            shard_ports: None,
         }
     }
 }
