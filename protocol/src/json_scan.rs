@@ -352,3 +352,81 @@ impl<'a> Scanner<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unescaped(json_string_body: &str) -> ScanResult<String> {
+        let quoted = format!("\"{json_string_body}\"");
+        let mut s = Scanner::new(quoted.as_bytes(), "test");
+        let (start, end, _) = s.string()?;
+        let mut out = BytesMut::new();
+        s.unescape(start, end, &mut out)?;
+        Ok(String::from_utf8(out.to_vec()).unwrap())
+    }
+
+    #[test]
+    fn escapes_decode_like_json_including_surrogate_pairs() {
+        let cases = [
+            (r#"a\"b\\c\/d"#, "a\"b\\c/d"),
+            (r"\b\f\n\r\t", "\u{8}\u{c}\n\r\t"),
+            (r"TAGS\u0001A\u0002", "TAGS\u{1}A\u{2}"),
+            (r"caf\u00e9 \u00E9", "café é"),
+            (r"\ud83d\ude00!", "😀!"),
+            ("plain é", "plain é"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(unescaped(input).unwrap(), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn bad_escapes_are_errors_with_their_position() {
+        let cases = [
+            (r"\x", "invalid escape"),
+            (r"\u12", "invalid \\u escape"),
+            (r"\ud83d", "lone leading surrogate"),
+            (r"\ud83d\u0041", "invalid trailing surrogate"),
+            (r"\ude00", "lone trailing surrogate"),
+        ];
+        for (input, want) in cases {
+            let err = unescaped(input).unwrap_err().to_string();
+            assert!(err.contains(want), "{input}: {err}");
+            assert!(err.contains("at byte 9"), "{input}: {err}");
+        }
+    }
+
+    #[test]
+    fn numbers_follow_the_json_grammar() {
+        for ok in ["0", "-0", "12", "-0.5e+3", "1E9", "3.25"] {
+            let mut s = Scanner::new(ok.as_bytes(), "test");
+            assert_eq!(
+                s.scalar().unwrap(),
+                Scalar::Raw {
+                    start: 0,
+                    end: ok.len()
+                },
+                "{ok}"
+            );
+        }
+        for bad in ["01", "-", "1.", "1e", "+1", ".5", "tru", "nul"] {
+            let mut s = Scanner::new(bad.as_bytes(), "test");
+            let result = s.scalar();
+            let consumed_all = matches!(result, Ok(Scalar::Raw { end, .. }) if end == bad.len());
+            assert!(!consumed_all, "{bad} must not scan as one number");
+        }
+    }
+
+    #[test]
+    fn skip_value_skips_nested_values_and_refuses_deep_nesting() {
+        let nested = r#"[1, {"a": [true, null, "x\"]"], "b": {}}, [], -2.5e3] ,"#;
+        let mut s = Scanner::new(nested.as_bytes(), "test");
+        s.skip_value(0).unwrap();
+        assert_eq!(s.peek(), Some(b','));
+        let deep = "[".repeat(MAX_SKIP_DEPTH + 2) + &"]".repeat(MAX_SKIP_DEPTH + 2);
+        let mut s = Scanner::new(deep.as_bytes(), "test");
+        let err = s.skip_value(0).unwrap_err().to_string();
+        assert!(err.contains("nest too deeply"), "{err}");
+    }
+}

@@ -754,3 +754,45 @@ fn heartbeat_body_inside_a_cpp_frame_decodes() {
         "an empty JSON header is corrupt"
     );
 }
+
+#[test]
+fn json_header_skips_unknown_values_of_every_shape_and_reads_escaped_keys() {
+    let json = "{ \"unknown\" : [1, {\"a\": [true, null]}, \"s\"],\n\t\"code\" : 15 ,\"other\":{\"x\":{}},\"remark\":null,\"extFields\":{\"top\\u0069c\":\"T\",\"queueId\":\"2\",\"consumerGroup\":\"G\\u00e9\",\"commitOffset\":7},\"opaque\":-3 }\n";
+    let cmd = decode_frame(&frame(0, json.as_bytes(), b"")).unwrap();
+    assert_eq!(
+        (cmd.head.code, cmd.head.opaque, cmd.head.remark.clone()),
+        (15, -3, None)
+    );
+    assert_eq!(
+        cmd.head.language,
+        LanguageCode::JAVA,
+        "absent language reads as Java's default"
+    );
+    let h: UpdateConsumerOffsetRequestHeader = cmd.header().unwrap();
+    assert_eq!(
+        (&*h.topic, &*h.consumer_group, h.queue_id, h.commit_offset),
+        ("T", "Gé", 2, 7)
+    );
+}
+
+#[test]
+fn json_header_with_trailing_garbage_or_bad_utf8_is_corrupt() {
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            br#"{"code":1} x"#.to_vec(),
+            "corrupt JSON header at byte 19: trailing characters",
+        ),
+        (
+            b"{\"code\":1,\"remark\":\"\xff\"}".to_vec(),
+            "corrupt JSON header at byte 28: not valid UTF-8",
+        ),
+        (
+            br#"{"code":1,"remark":5}"#.to_vec(),
+            "remark must be a string",
+        ),
+    ];
+    for (json, want) in cases {
+        let err = decode_frame(&frame(0, &json, b"")).unwrap_err().to_string();
+        assert!(err.contains(want), "{err}");
+    }
+}
