@@ -2,9 +2,11 @@
 //! CommitLog segments, consume queues, offsets and waiting pulls; shards talk only over
 //! glommio's channel mesh.
 //!
-//! Not built yet: the storage engine (issue 3) and the shards, network and handlers
-//! (issue 9) land here. Today the crate holds only the binary's entry point.
+//! Built so far: the per-shard storage engine ([`store`]). The shards, network and
+//! handlers (issue 9) are not built yet.
+
+pub mod store;
 
 /// What `mqbroker` prints until the broker issue lands.
-pub const NOT_YET: &str = "mqbroker: the broker is not built yet (issues 3 and 9); \
-only the wire protocol crate exists so far";
+pub const NOT_YET: &str = "mqbroker: the broker's network side is not built yet (issue 9); \
+the wire protocol, name server and storage engine exist so far";
