@@ -40,7 +40,10 @@ impl StoreError {
     /// Wraps an I/O error, turning ENOSPC into [`StoreError::DiskFull`].
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         let path = path.into();
-        if source.raw_os_error() == Some(libc::ENOSPC) {
+        // glommio's errors arrive re-wrapped: the kind survives where the errno may not.
+        if source.raw_os_error() == Some(libc::ENOSPC)
+            || source.kind() == io::ErrorKind::StorageFull
+        {
             StoreError::DiskFull { op, path }
         } else {
             StoreError::Io { op, path, source }
@@ -50,3 +53,29 @@ impl StoreError {
 
 /// The storage engine's result type.
 pub type StoreResult<T> = Result<T, StoreError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enospc_becomes_disk_full_by_errno_or_by_kind() {
+        for e in [
+            io::Error::from_raw_os_error(libc::ENOSPC),
+            io::Error::new(io::ErrorKind::StorageFull, "wrapped"),
+        ] {
+            let err = StoreError::io("writing", "/data/x", e);
+            assert!(matches!(err, StoreError::DiskFull { .. }), "{err}");
+            assert!(
+                err.to_string().contains("disk full while writing /data/x"),
+                "{err}"
+            );
+        }
+        let other = StoreError::io(
+            "writing",
+            "/data/x",
+            io::Error::from_raw_os_error(libc::EIO),
+        );
+        assert!(matches!(other, StoreError::Io { .. }));
+    }
+}

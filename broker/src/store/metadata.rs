@@ -1,1 +1,626 @@
-//! (being written)
+//! Metadata kept beside the data — topic configs, consumer offsets, queue ownership — as JSON
+//! files in RocketMQ's layouts, each replaced atomically (write a temporary, fsync, rename,
+//! fsync the directory) so a crash leaves either the old file or the new one.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use shardmq_protocol::body::{quote_bare_integer_keys, DataVersion, TopicConfig};
+
+use super::error::{StoreError, StoreResult};
+
+/// Topic configs, beside the data.
+pub const TOPICS_FILE: &str = "topics.json";
+/// Consumer offsets (RocketMQ's name).
+pub const OFFSETS_FILE: &str = "consumerOffset.json";
+/// Queue → shard ownership.
+pub const QUEUES_FILE: &str = "queues.json";
+
+/// Suffix of the temporary a write goes to before it is renamed over the real file.
+const TMP_SUFFIX: &str = ".tmp";
+
+/// `<path>.tmp`.
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = OsString::from(path.as_os_str());
+    name.push(TMP_SUFFIX);
+    PathBuf::from(name)
+}
+
+/// The directory holding `path`, for the fsync that makes a rename durable.
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+/// Writes `bytes` to `path` atomically: write `<path>.tmp`, fsync it, rename it over `path`,
+/// fsync the directory. On failure `path` is untouched and the temporary is removed (best
+/// effort); the error names the file and the step that failed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> StoreResult<()> {
+    let tmp = tmp_path(path);
+    let written = write_and_sync(&tmp, bytes);
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+        return written;
+    }
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(StoreError::io("rename temporary over", path, e));
+    }
+    let dir = parent_dir(path);
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io("fsync directory", dir, e))
+}
+
+fn write_and_sync(tmp: &Path, bytes: &[u8]) -> StoreResult<()> {
+    let mut file = File::create(tmp).map_err(|e| StoreError::io("create", tmp, e))?;
+    file.write_all(bytes)
+        .map_err(|e| StoreError::io("write", tmp, e))?;
+    file.sync_all().map_err(|e| StoreError::io("fsync", tmp, e))
+}
+
+/// Reads `path` as JSON. `Ok(None)` when it does not exist. A stray `<path>.tmp` (a write cut
+/// short by a crash) is ignored and removed: the real file is the last complete write.
+/// Object keys written as bare integers, as Java's fastjson writes RocketMQ's
+/// `consumerOffset.json`, are accepted. Unparsable content is [`StoreError::Corrupt`] naming
+/// the file and the byte serde_json stopped at.
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> StoreResult<Option<T>> {
+    let tmp = tmp_path(path);
+    match fs::remove_file(&tmp) {
+        Ok(()) => tracing::info!(
+            "removed {}: an unfinished write; {} is the last complete one",
+            tmp.display(),
+            path.display()
+        ),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!("could not remove stray {}: {e}", tmp.display()),
+    }
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StoreError::io("read", path, e)),
+    };
+    match serde_json::from_slice(&bytes) {
+        Ok(value) => Ok(Some(value)),
+        Err(first) => {
+            let retried = quote_bare_integer_keys(&bytes)
+                .and_then(|quoted| serde_json::from_slice::<T>(&quoted).ok());
+            match retried {
+                Some(value) => Ok(Some(value)),
+                None => Err(StoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    offset: byte_offset(&bytes, first.line(), first.column()),
+                    reason: format!("not the expected JSON: {first}"),
+                }),
+            }
+        }
+    }
+}
+
+/// The byte at serde_json's 1-based `line` and byte `column` (0 when it gave no position),
+/// clamped to the input.
+fn byte_offset(bytes: &[u8], line: usize, column: usize) -> u64 {
+    if line == 0 {
+        return 0;
+    }
+    let line_start = if line == 1 {
+        0
+    } else {
+        bytes
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .nth(line - 2)
+            .map_or(bytes.len(), |(i, _)| i + 1)
+    };
+    line_start
+        .saturating_add(column.saturating_sub(1))
+        .min(bytes.len()) as u64
+}
+
+/// Writes `value` to `path` as pretty JSON, atomically.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> StoreResult<()> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|e| {
+        StoreError::Invalid(format!("cannot encode {} as JSON: {e}", path.display()))
+    })?;
+    write_atomic(path, &bytes)
+}
+
+/// `topics.json`: RocketMQ's `{"dataVersion": {...}, "topicConfigTable": {name: config}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TopicConfigs {
+    pub data_version: DataVersion,
+    #[serde(rename = "topicConfigTable")]
+    pub table: BTreeMap<String, TopicConfig>,
+}
+
+impl TopicConfigs {
+    /// Adds or replaces `config` (under its `topic_name`) and moves the data version on, as
+    /// RocketMQ's `DataVersion.nextVersion` does: counter + 1, timestamp = `now_ms`.
+    pub fn upsert(&mut self, config: TopicConfig, now_ms: i64) {
+        self.table.insert(config.topic_name.clone(), config);
+        self.next_version(now_ms);
+    }
+
+    /// Removes `topic`; moves the data version on when it was there.
+    pub fn remove(&mut self, topic: &str, now_ms: i64) -> Option<TopicConfig> {
+        let removed = self.table.remove(topic);
+        if removed.is_some() {
+            self.next_version(now_ms);
+        }
+        removed
+    }
+
+    fn next_version(&mut self, now_ms: i64) {
+        self.data_version.counter = self.data_version.counter.saturating_add(1);
+        self.data_version.timestamp = now_ms;
+    }
+}
+
+/// `consumerOffset.json`: RocketMQ's `{"offsetTable": {"<topic>@<group>": {"<queueId>": offset}}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ConsumerOffsets {
+    pub offset_table: BTreeMap<String, BTreeMap<i32, i64>>,
+}
+
+/// RocketMQ's key of a topic and group in the offset table.
+fn offset_key(topic: &str, group: &str) -> String {
+    format!("{topic}@{group}")
+}
+
+impl ConsumerOffsets {
+    /// The committed offset of `group` on `topic`'s queue `queue_id`.
+    pub fn get(&self, topic: &str, group: &str, queue_id: i32) -> Option<i64> {
+        self.offset_table
+            .get(&offset_key(topic, group))?
+            .get(&queue_id)
+            .copied()
+    }
+
+    /// Records `offset` as `group`'s committed offset on `topic`'s queue `queue_id`.
+    pub fn set(&mut self, topic: &str, group: &str, queue_id: i32, offset: i64) {
+        self.offset_table
+            .entry(offset_key(topic, group))
+            .or_default()
+            .insert(queue_id, offset);
+    }
+}
+
+/// `queues.json`: which shard owns each queue of each topic, versioned so that stale updates
+/// are ignored. `owners[topic][queue_id]` is a shard, or [`QueueTable::UNASSIGNED`].
+///
+/// Queue ids are `u16` here: RocketMQ's are non-negative i32 on the wire, but a topic has at
+/// most a few thousand queues, and the type bounds how far `set_owner` can grow a list.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct QueueTable {
+    pub version: u64,
+    pub owners: BTreeMap<String, Vec<u16>>,
+}
+
+impl QueueTable {
+    /// Marks a queue that has no owner (the filler when `set_owner` grows a list).
+    pub const UNASSIGNED: u16 = u16::MAX;
+
+    /// The shard that owns `topic`'s queue `queue_id`; `None` when unknown or unassigned.
+    pub fn owner(&self, topic: &str, queue_id: u16) -> Option<u16> {
+        self.owners
+            .get(topic)?
+            .get(usize::from(queue_id))
+            .copied()
+            .filter(|&shard| shard != Self::UNASSIGNED)
+    }
+
+    /// Makes `shard` the owner of `topic`'s queue `queue_id` (growing the topic's list with
+    /// [`QueueTable::UNASSIGNED`] as needed; `shard == UNASSIGNED` clears it) and bumps the
+    /// version.
+    pub fn set_owner(&mut self, topic: &str, queue_id: u16, shard: u16) {
+        let owners = self.owners.entry(topic.to_owned()).or_default();
+        let index = usize::from(queue_id);
+        if owners.len() <= index {
+            owners.resize(index + 1, Self::UNASSIGNED);
+        }
+        owners[index] = shard;
+        self.version = self.version.saturating_add(1);
+    }
+
+    /// Takes `other` when its version is newer than this one's; a stale or equal update is
+    /// ignored. Returns whether it was taken.
+    pub fn apply_if_newer(&mut self, other: &QueueTable) -> bool {
+        if other.version > self.version {
+            self.clone_from(other);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// A shard's metadata files, read at start and saved one file at a time.
+#[derive(Debug)]
+pub struct Metadata {
+    dir: PathBuf,
+    pub topics: TopicConfigs,
+    pub offsets: ConsumerOffsets,
+    pub queues: QueueTable,
+}
+
+impl Metadata {
+    /// Reads the metadata in `dir`, creating the directory if missing; a missing file gives
+    /// its default (empty) contents.
+    pub fn open(dir: &Path) -> StoreResult<Metadata> {
+        fs::create_dir_all(dir).map_err(|e| StoreError::io("create metadata dir", dir, e))?;
+        Ok(Metadata {
+            dir: dir.to_path_buf(),
+            topics: read_json(&dir.join(TOPICS_FILE))?.unwrap_or_default(),
+            offsets: read_json(&dir.join(OFFSETS_FILE))?.unwrap_or_default(),
+            queues: read_json(&dir.join(QUEUES_FILE))?.unwrap_or_default(),
+        })
+    }
+
+    /// The directory the files live in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Saves `topics.json`.
+    pub fn save_topics(&self) -> StoreResult<()> {
+        write_json(&self.dir.join(TOPICS_FILE), &self.topics)
+    }
+
+    /// Saves `consumerOffset.json`.
+    pub fn save_offsets(&self) -> StoreResult<()> {
+        write_json(&self.dir.join(OFFSETS_FILE), &self.offsets)
+    }
+
+    /// Saves `queues.json`.
+    pub fn save_queues(&self) -> StoreResult<()> {
+        write_json(&self.dir.join(QUEUES_FILE), &self.queues)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn topic(name: &str, queues: i32) -> TopicConfig {
+        TopicConfig {
+            topic_name: name.to_owned(),
+            read_queue_nums: queues,
+            write_queue_nums: queues,
+            ..TopicConfig::default()
+        }
+    }
+
+    fn sample(dir: &Path) -> Metadata {
+        let mut meta = Metadata::open(dir).unwrap();
+        meta.topics.upsert(topic("TopicA", 8), 1_700_000_000_000);
+        meta.topics.upsert(topic("TopicB", 4), 1_700_000_000_001);
+        meta.offsets.set("TopicA", "group-1", 0, 42);
+        meta.offsets.set("TopicA", "group-1", 3, 7);
+        meta.offsets.set("TopicB", "group-2", 1, 1_000_000_000_000);
+        meta.queues.set_owner("TopicA", 0, 0);
+        meta.queues.set_owner("TopicA", 1, 1);
+        meta.queues.set_owner("TopicB", 3, 2);
+        meta
+    }
+
+    #[test]
+    fn each_file_round_trips_through_save_and_open() {
+        let tmp = tempfile::tempdir().unwrap();
+        let meta = sample(tmp.path());
+        meta.save_topics().unwrap();
+        meta.save_offsets().unwrap();
+        meta.save_queues().unwrap();
+        let again = Metadata::open(tmp.path()).unwrap();
+        assert_eq!(again.topics, meta.topics);
+        assert_eq!(again.offsets, meta.offsets);
+        assert_eq!(again.queues, meta.queues);
+        assert_eq!(again.topics.data_version.counter, 2);
+        assert_eq!(again.offsets.get("TopicA", "group-1", 3), Some(7));
+        assert_eq!(again.queues.owner("TopicB", 3), Some(2));
+    }
+
+    #[test]
+    fn files_use_rocketmq_field_names() {
+        let tmp = tempfile::tempdir().unwrap();
+        let meta = sample(tmp.path());
+        meta.save_topics().unwrap();
+        meta.save_offsets().unwrap();
+        meta.save_queues().unwrap();
+        let json = |name: &str| -> serde_json::Value {
+            serde_json::from_slice(&fs::read(tmp.path().join(name)).unwrap()).unwrap()
+        };
+        let topics = json(TOPICS_FILE);
+        assert_eq!(topics["dataVersion"]["counter"], 2);
+        assert_eq!(topics["topicConfigTable"]["TopicA"]["writeQueueNums"], 8);
+        let offsets = json(OFFSETS_FILE);
+        assert_eq!(offsets["offsetTable"]["TopicA@group-1"]["0"], 42);
+        let queues = json(QUEUES_FILE);
+        assert_eq!(
+            queues["owners"]["TopicB"],
+            serde_json::json!([65535, 65535, 65535, 2])
+        );
+        assert_eq!(queues["version"], 3);
+    }
+
+    #[test]
+    fn rocketmq_written_files_with_bare_integer_keys_are_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        // As Java's fastjson writes them: Map<Integer, Long> keys unquoted.
+        fs::write(
+            tmp.path().join(OFFSETS_FILE),
+            "{\n\t\"offsetTable\":{\n\t\t\"TopicTest@please_rename_unique_group_name_4\":{0:250,1:249,2:251,3:250\n\t\t}\n\t}\n}",
+        )
+        .unwrap();
+        fs::write(
+            tmp.path().join(TOPICS_FILE),
+            r#"{"dataVersion":{"counter":5,"stateVersion":0,"timestamp":1700000000000},"topicConfigTable":{"TopicTest":{"order":false,"perm":6,"readQueueNums":4,"topicFilterType":"SINGLE_TAG","topicName":"TopicTest","topicSysFlag":0,"writeQueueNums":4}}}"#,
+        )
+        .unwrap();
+        let meta = Metadata::open(tmp.path()).unwrap();
+        let group = "please_rename_unique_group_name_4";
+        assert_eq!(meta.offsets.get("TopicTest", group, 2), Some(251));
+        assert_eq!(meta.offsets.get("TopicTest", group, 4), None);
+        assert_eq!(meta.topics.data_version.counter, 5);
+        assert_eq!(meta.topics.table["TopicTest"].read_queue_nums, 4);
+    }
+
+    #[test]
+    fn a_missing_dir_is_created_and_missing_files_give_defaults() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("shard-3").join("meta");
+        let meta = Metadata::open(&dir).unwrap();
+        assert!(dir.is_dir());
+        assert_eq!(meta.dir(), dir);
+        assert_eq!(meta.topics, TopicConfigs::default());
+        assert_eq!(meta.offsets, ConsumerOffsets::default());
+        assert_eq!(meta.queues, QueueTable::default());
+        assert_eq!(
+            read_json::<QueueTable>(&dir.join("absent.json")).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_leftover_tmp_is_ignored_and_removed_and_the_real_file_wins() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(QUEUES_FILE);
+        let real = QueueTable {
+            version: 9,
+            owners: BTreeMap::from([("T".to_owned(), vec![1, 0])]),
+        };
+        write_json(&path, &real).unwrap();
+        let stray = tmp_path(&path);
+        fs::write(&stray, b"{\"version\": 10, \"owners\": {\"T\": [0,").unwrap();
+        assert_eq!(read_json::<QueueTable>(&path).unwrap(), Some(real));
+        assert!(!stray.exists(), "the stray temporary is removed");
+
+        // A tmp with no real file beside it means the first write never finished.
+        let fresh = tmp.path().join("fresh.json");
+        fs::write(tmp_path(&fresh), b"{}").unwrap();
+        assert_eq!(read_json::<QueueTable>(&fresh).unwrap(), None);
+    }
+
+    #[test]
+    fn write_atomic_replaces_the_file_and_leaves_no_tmp() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("x.json");
+        write_atomic(&path, b"first, longer contents").unwrap();
+        write_atomic(&path, b"second").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"second");
+        assert!(!tmp_path(&path).exists());
+    }
+
+    #[test]
+    fn garbage_json_is_corrupt_naming_the_file_and_byte() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(OFFSETS_FILE);
+        // The bad value starts on line 2, column 18: byte 2 + 17 = 19.
+        fs::write(&path, "{\n  \"offsetTable\": @\n}").unwrap();
+        let err = read_json::<ConsumerOffsets>(&path).unwrap_err();
+        let text = err.to_string();
+        match err {
+            StoreError::Corrupt {
+                path: p, offset, ..
+            } => {
+                assert_eq!(p, path);
+                assert_eq!(offset, 19);
+                assert!(text.contains(OFFSETS_FILE), "{text}");
+            }
+            other => panic!("want Corrupt, got {other:?}"),
+        }
+        // Right JSON, wrong shape is corrupt too; so is an empty file (at byte 0).
+        fs::write(&path, r#"{"offsetTable": {"T@g": {"0": "many"}}}"#).unwrap();
+        assert!(matches!(
+            read_json::<ConsumerOffsets>(&path),
+            Err(StoreError::Corrupt { .. })
+        ));
+        fs::write(&path, "").unwrap();
+        assert!(matches!(
+            read_json::<ConsumerOffsets>(&path),
+            Err(StoreError::Corrupt { offset: 0, .. })
+        ));
+        assert!(matches!(
+            Metadata::open(tmp.path()),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn byte_offset_follows_serde_lines_and_columns() {
+        let text = b"ab\ncde\nf";
+        let cases = [
+            (0, 0, 0),
+            (1, 1, 0),
+            (1, 2, 1),
+            (2, 1, 3),
+            (2, 3, 5),
+            (3, 1, 7),
+            (3, 9, 8),
+            (9, 1, 8),
+        ];
+        for (line, column, want) in cases {
+            assert_eq!(byte_offset(text, line, column), want, "{line}:{column}");
+        }
+    }
+
+    #[test]
+    fn a_failed_write_names_the_file_and_leaves_the_old_one_intact() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(TOPICS_FILE);
+        write_atomic(&path, b"old").unwrap();
+        // A directory where the temporary must go: creating it fails even for root.
+        fs::create_dir(tmp_path(&path)).unwrap();
+        let err = write_atomic(&path, b"new").unwrap_err();
+        let text = err.to_string();
+        match err {
+            StoreError::Io { op, path: p, .. } => {
+                assert_eq!(op, "create");
+                assert_eq!(p, tmp_path(&path));
+            }
+            other => panic!("want Io, got {other:?}"),
+        }
+        assert!(text.contains(TOPICS_FILE), "{text}");
+        assert_eq!(fs::read(&path).unwrap(), b"old");
+    }
+
+    #[test]
+    fn a_path_under_a_regular_file_is_an_io_error_naming_the_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let not_a_dir = tmp.path().join("plain-file");
+        fs::write(&not_a_dir, b"").unwrap();
+        let dir = not_a_dir.join("meta");
+        match Metadata::open(&dir) {
+            Err(StoreError::Io { op, path, source }) => {
+                assert_eq!((op, path), ("create metadata dir", dir.clone()));
+                assert_eq!(source.raw_os_error(), Some(libc::ENOTDIR));
+            }
+            other => panic!("want Io, got {other:?}"),
+        }
+        let err = write_json(&dir.join(QUEUES_FILE), &QueueTable::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("plain-file/meta/queues.json"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unwritable_directory_is_an_io_error_and_the_old_file_survives() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(QUEUES_FILE);
+        write_atomic(&path, b"old").unwrap();
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o500)).unwrap();
+        let probe = tmp.path().join("probe");
+        let privileged = File::create(&probe).is_ok();
+        let result = write_atomic(&path, b"new");
+        let _ = fs::remove_file(&probe);
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o700)).unwrap();
+        if privileged {
+            // Running as root (or with CAP_DAC_OVERRIDE): mode bits do not stop writes, so
+            // there is nothing to observe here. `a_failed_write_names_the_file_and_leaves_
+            // the_old_one_intact` covers the same path in a way root cannot bypass.
+            eprintln!("skipped: this process can write to a 0o500 directory");
+            return;
+        }
+        match result {
+            Err(StoreError::Io {
+                op,
+                path: p,
+                source,
+            }) => {
+                assert_eq!(op, "create");
+                assert_eq!(p, tmp_path(&path));
+                assert_eq!(source.kind(), io::ErrorKind::PermissionDenied);
+            }
+            other => panic!("want Io, got {other:?}"),
+        }
+        assert_eq!(fs::read(&path).unwrap(), b"old");
+    }
+
+    #[test]
+    fn set_owner_grows_the_list_and_bumps_the_version() {
+        let mut table = QueueTable::default();
+        assert_eq!(table.owner("T", 0), None);
+        table.set_owner("T", 2, 5);
+        assert_eq!(table.version, 1);
+        assert_eq!(
+            table.owners["T"],
+            vec![QueueTable::UNASSIGNED, QueueTable::UNASSIGNED, 5]
+        );
+        assert_eq!(table.owner("T", 2), Some(5));
+        assert_eq!(table.owner("T", 0), None, "filler is unassigned");
+        assert_eq!(table.owner("T", 3), None);
+        table.set_owner("T", 0, 1);
+        table.set_owner("T", 2, QueueTable::UNASSIGNED);
+        assert_eq!(table.version, 3);
+        assert_eq!(table.owner("T", 0), Some(1));
+        assert_eq!(table.owner("T", 2), None, "cleared");
+    }
+
+    #[test]
+    fn apply_if_newer_ignores_stale_and_equal_versions() {
+        let mut mine = QueueTable::default();
+        mine.set_owner("T", 0, 1);
+        mine.set_owner("T", 0, 2); // version 2
+        let mut stale = QueueTable::default();
+        stale.set_owner("T", 0, 7); // version 1
+        assert!(!mine.apply_if_newer(&stale));
+        assert_eq!(mine.owner("T", 0), Some(2));
+        let equal = QueueTable {
+            version: 2,
+            ..stale.clone()
+        };
+        assert!(!mine.apply_if_newer(&equal));
+        let newer = QueueTable {
+            version: 3,
+            ..stale
+        };
+        assert!(mine.apply_if_newer(&newer));
+        assert_eq!((mine.version, mine.owner("T", 0)), (3, Some(7)));
+    }
+
+    #[test]
+    fn consumer_offsets_are_kept_per_topic_group_and_queue() {
+        let mut offsets = ConsumerOffsets::default();
+        offsets.set("T", "g1", 0, 10);
+        offsets.set("T", "g1", 0, 11);
+        offsets.set("T", "g2", 0, 20);
+        offsets.set("U", "g1", 1, 30);
+        assert_eq!(offsets.get("T", "g1", 0), Some(11));
+        assert_eq!(offsets.get("T", "g2", 0), Some(20));
+        assert_eq!(offsets.get("U", "g1", 0), None);
+        assert_eq!(offsets.get("U", "g1", 1), Some(30));
+        assert_eq!(offsets.get("V", "g1", 1), None);
+    }
+
+    #[test]
+    fn topic_upsert_and_remove_move_the_data_version_on() {
+        let mut topics = TopicConfigs::default();
+        topics.upsert(topic("T", 4), 100);
+        assert_eq!(
+            (topics.data_version.counter, topics.data_version.timestamp),
+            (1, 100)
+        );
+        assert!(topics.remove("absent", 200).is_none());
+        assert_eq!(
+            topics.data_version.counter, 1,
+            "nothing removed, no new version"
+        );
+        assert_eq!(topics.remove("T", 300).map(|t| t.read_queue_nums), Some(4));
+        assert_eq!(
+            (topics.data_version.counter, topics.data_version.timestamp),
+            (2, 300)
+        );
+    }
+}

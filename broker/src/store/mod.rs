@@ -2,8 +2,15 @@
 //! recovery, retention and metadata. One instance per shard, driven only by that shard's
 //! glommio executor: no locks and no threads of its own.
 
+pub mod commitlog;
+pub mod consume_queue;
+pub mod engine;
 pub mod error;
 pub mod index;
 pub mod metadata;
+pub mod position;
 
+pub use commitlog::{CommitLog, CommitLogConfig, FlushMode};
+pub use engine::{AppendRequest, AppendResult, ReadResult, ReadStatus, Store, StoreConfig};
 pub use error::{StoreError, StoreResult};
+pub use position::Position;
