@@ -1,7 +1,7 @@
 //! One shard's CommitLog: segment files named by their 20-digit start offset, preallocated,
 //! written with O_DIRECT through glommio DMA files, with group commit.
 //!
-//! Appends encode straight into an in-memory tail (`[tail_start, append_end)`); one writer
+//! Appends encode straight into an in-memory tail (`[tail start, append_end)`); one writer
 //! task writes everything appended since its last write in one DMA write (the partly filled
 //! last block is rewritten as it fills), so while a write is in flight the next batch
 //! gathers. An append is durable once the write that holds it completed (`async`) or once an
@@ -18,7 +18,9 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
+
+use super::tail::Tail;
 use glommio::io::{DmaFile, OpenOptions};
 use glommio::task::JoinHandle;
 use shardmq_protocol::message::{StoredMessage, BLANK_MAGIC_CODE};
@@ -77,9 +79,10 @@ struct State {
     append_end: u64,
     written: u64,
     synced: u64,
-    /// Block-aligned; `tail` holds `[tail_start, append_end)`.
-    tail_start: u64,
-    tail: BytesMut,
+    /// `[tail.start(), append_end)`; `tail.start()` is block-aligned.
+    tail: Tail,
+    /// Where encoders write a message that does not fit the tail's current chunk.
+    scratch: BytesMut,
     failed: Option<String>,
     waiters: VecDeque<(u64, Waker)>,
     writer: Option<Waker>,
@@ -246,8 +249,8 @@ impl CommitLog {
             append_end: 0,
             written: 0,
             synced: 0,
-            tail_start: 0,
-            tail: BytesMut::new(),
+            tail: Tail::new(0),
+            scratch: BytesMut::new(),
             failed: None,
             waiters: VecDeque::new(),
             writer: None,
@@ -258,18 +261,17 @@ impl CommitLog {
         state.append_end = end;
         state.written = end;
         state.synced = end;
-        state.tail_start = align_down(end);
-        if end > state.tail_start {
-            let seg = state.segment_start(state.tail_start);
+        let tail_start = align_down(end);
+        state.tail = Tail::new(tail_start);
+        if end > tail_start {
+            let seg = state.segment_start(tail_start);
             let map = match state.segments.get(&seg) {
                 Some(s) => map_file(&s.path)?,
                 None => Bytes::new(),
             };
-            let from = (state.tail_start - seg) as usize;
+            let from = (tail_start - seg) as usize;
             let to = (end - seg) as usize;
-            state
-                .tail
-                .extend_from_slice(map.get(from..to).unwrap_or_default());
+            state.tail.extend(map.get(from..to).unwrap_or_default());
         }
         let log = CommitLog {
             state: Rc::new(RefCell::new(state)),
@@ -340,30 +342,44 @@ impl CommitLog {
         if s.append_end + len + BLANK_MIN_BYTES > seg_end {
             // Pad the rest of this segment with a blank record; the message opens the next.
             let pad = seg_end - s.append_end;
-            s.tail.reserve(pad as usize);
-            s.tail.put_i32(pad as i32);
-            s.tail.put_i32(BLANK_MAGIC_CODE);
-            s.tail.put_bytes(0, pad as usize - BLANK_MIN_BYTES as usize);
+            let mut marker = [0u8; BLANK_MIN_BYTES as usize];
+            marker[..4].copy_from_slice(&(pad as i32).to_be_bytes());
+            marker[4..].copy_from_slice(&BLANK_MAGIC_CODE.to_be_bytes());
+            s.tail.extend(&marker);
+            s.tail.extend_zeros((pad - BLANK_MIN_BYTES) as usize);
             s.append_end = seg_end;
         }
         let position = Position::new(s.config.shard, s.append_end);
-        let before = s.tail.len();
-        s.tail.reserve(len as usize);
-        let encoded = encode(position, &mut s.tail);
-        let wrote = (s.tail.len() - before) as u64;
-        if let Err(e) = encoded.and_then(|()| {
-            if wrote == len {
+        let check = |wrote: usize| {
+            if wrote as u64 == len {
                 Ok(())
             } else {
                 Err(StoreError::Invalid(format!(
                     "encoder wrote {wrote} bytes, announced {len}"
                 )))
             }
-        }) {
-            s.tail.truncate(before);
-            return Err(e);
+        };
+        if s.tail.spare_in_chunk() >= len as usize {
+            // The common case: encode straight into the tail.
+            let chunk = s.tail.chunk_for_write();
+            let before = chunk.len();
+            let result = encode(position, chunk).and_then(|()| check(chunk.len() - before));
+            if let Err(e) = result {
+                s.tail.truncate_last_chunk(before);
+                return Err(e);
+            }
+        } else {
+            let mut scratch = std::mem::take(&mut s.scratch);
+            scratch.clear();
+            let result = encode(position, &mut scratch).and_then(|()| check(scratch.len()));
+            if result.is_ok() {
+                s.tail.extend(&scratch);
+            }
+            s.scratch = scratch;
+            result?;
         }
         s.append_end += len;
+        debug_assert_eq!(s.tail.end(), s.append_end);
         let end = s.append_end;
         s.wake_writer();
         Ok(Appended { position, end })
@@ -387,9 +403,8 @@ impl CommitLog {
                 s.durable()
             )));
         }
-        if offset >= s.tail_start {
-            let from = (offset - s.tail_start) as usize;
-            return Ok(Bytes::copy_from_slice(&s.tail[from..from + len]));
+        if offset >= s.tail.start() {
+            return Ok(s.tail.read(offset, len));
         }
         let seg = s.segment_start(offset);
         let Some(segment) = s.segments.get_mut(&seg) else {
@@ -570,13 +585,10 @@ async fn run_writer(state: Rc<RefCell<State>>) {
                     // The sync happened inside write_once.
                     s.synced = to;
                 }
+                // Keep what the next write rewrites (from the block holding `to`) and the
+                // configured cache before it.
                 let keep_from = align_down(to).saturating_sub(s.config.tail_cache_bytes);
-                let keep_from = align_down(keep_from).max(s.tail_start);
-                if keep_from > s.tail_start {
-                    let drop_bytes = (keep_from - s.tail_start) as usize;
-                    let _ = s.tail.split_to(drop_bytes);
-                    s.tail_start = keep_from;
-                }
+                s.tail.trim(keep_from);
                 let durable = s.durable();
                 if let Some(mut hook) = s.on_durable.take() {
                     drop(s);
@@ -618,8 +630,7 @@ async fn write_once(
         let mut buf = file.alloc_dma_buffer(len);
         let bytes = buf.as_bytes_mut();
         let data_len = (to - start) as usize;
-        let tail_from = (start - s.tail_start) as usize;
-        bytes[..data_len].copy_from_slice(&s.tail[tail_from..tail_from + data_len]);
+        s.tail.copy_to(start, &mut bytes[..data_len]);
         bytes[data_len..].fill(0);
         let path = s.config.dir.join(segment_name(seg_start));
         (

@@ -4,14 +4,16 @@
 //! consume queues and the index and then a checkpoint, from which recovery re-dispatches.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fs;
+use std::hash::BuildHasherDefault;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use rustc_hash::FxHasher;
 use serde::{Deserialize, Serialize};
 use shardmq_protocol::message::{properties, MagicVersion, StoredMessage, BLANK_MAGIC_CODE};
 use shardmq_protocol::ByteString;
@@ -145,8 +147,8 @@ struct QueueState {
 
 struct Pending {
     end: u64,
-    topic: Rc<str>,
-    queue_id: i32,
+    /// Index into `Queues::slots`.
+    slot: usize,
     queue_offset: u64,
     entry: CqEntry,
     store_timestamp_ms: i64,
@@ -155,10 +157,61 @@ struct Pending {
 
 type ArrivalListener = Box<dyn FnMut(&str, i32, u64)>;
 
+/// The highest queue id a topic may use.
+const MAX_QUEUE_ID: i32 = 65_535;
+
+struct QueueSlot {
+    topic: Rc<str>,
+    queue_id: i32,
+    state: QueueState,
+}
+
+/// Every open queue in a slab, found by topic then queue id: one hash per lookup, none on
+/// dispatch (pending appends remember their slot).
+#[derive(Default)]
+struct Queues {
+    by_topic: HashMap<Rc<str>, Vec<Option<usize>>, BuildHasherDefault<FxHasher>>,
+    slots: Vec<QueueSlot>,
+}
+
+impl Queues {
+    fn find(&self, topic: &str, queue_id: i32) -> Option<usize> {
+        let ids = self.by_topic.get(topic)?;
+        usize::try_from(queue_id)
+            .ok()
+            .and_then(|q| ids.get(q).copied().flatten())
+    }
+
+    fn get(&self, topic: &str, queue_id: i32) -> Option<&QueueState> {
+        self.find(topic, queue_id)
+            .map(|slot| &self.slots[slot].state)
+    }
+
+    fn insert(&mut self, topic: &str, queue_id: i32, state: QueueState) -> usize {
+        let name: Rc<str> = match self.by_topic.get_key_value(topic) {
+            Some((name, _)) => name.clone(),
+            None => Rc::from(topic),
+        };
+        let slot = self.slots.len();
+        self.slots.push(QueueSlot {
+            topic: name.clone(),
+            queue_id,
+            state,
+        });
+        let ids = self.by_topic.entry(name).or_default();
+        let q = queue_id as usize;
+        if ids.len() <= q {
+            ids.resize(q + 1, None);
+        }
+        ids[q] = Some(slot);
+        slot
+    }
+}
+
 struct Inner {
     config: StoreConfig,
     dir: PathBuf,
-    topics: HashMap<Rc<str>, BTreeMap<i32, QueueState>>,
+    queues: Queues,
     pending: VecDeque<Pending>,
     index: Index,
     dispatched: u64,
@@ -167,40 +220,32 @@ struct Inner {
 }
 
 impl Inner {
-    fn queue(&mut self, topic: &str, queue_id: i32) -> StoreResult<(Rc<str>, &mut QueueState)> {
-        if queue_id < 0 {
+    /// The queue's slot, opening (or creating) its consume queue on first use.
+    fn queue(&mut self, topic: &str, queue_id: i32) -> StoreResult<(usize, &mut QueueState)> {
+        let slot = match self.queues.find(topic, queue_id) {
+            Some(slot) => slot,
+            None => self.create_queue(topic, queue_id)?,
+        };
+        Ok((slot, &mut self.queues.slots[slot].state))
+    }
+
+    fn create_queue(&mut self, topic: &str, queue_id: i32) -> StoreResult<usize> {
+        if !(0..=MAX_QUEUE_ID).contains(&queue_id) {
             return Err(StoreError::Invalid(format!(
-                "queue id {queue_id} is negative"
+                "queue id {queue_id} is outside 0..={MAX_QUEUE_ID}"
             )));
         }
-        if !self.topics.contains_key(topic) {
-            validate_topic(topic)?;
-            self.topics.insert(Rc::from(topic), BTreeMap::new());
-        }
-        let name = self
-            .topics
-            .get_key_value(topic)
-            .map(|(k, _)| k.clone())
-            .ok_or_else(|| StoreError::Invalid("topic vanished".into()))?;
-        let entries_per_file = self.config.cq_entries_per_file;
+        validate_topic(topic)?;
         let dir = self
             .dir
             .join("consumequeue")
             .join(topic)
             .join(queue_id.to_string());
-        let map = self
-            .topics
-            .get_mut(topic)
-            .ok_or_else(|| StoreError::Invalid("topic vanished".into()))?;
-        let state = match map.entry(queue_id) {
-            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(e) => {
-                let cq = ConsumeQueue::open(&dir, entries_per_file)?;
-                let next_offset = cq.max_offset();
-                e.insert(QueueState { cq, next_offset })
-            }
-        };
-        Ok((name, state))
+        let cq = ConsumeQueue::open(&dir, self.config.cq_entries_per_file)?;
+        let next_offset = cq.max_offset();
+        Ok(self
+            .queues
+            .insert(topic, queue_id, QueueState { cq, next_offset }))
     }
 
     /// Moves every pending append that is now durable into its consume queue and the index.
@@ -210,21 +255,20 @@ impl Inner {
                 break;
             };
             if let Err(e) = self.dispatch_one(&p) {
+                let q = &self.queues.slots[p.slot];
                 warn!(
                     "dispatch of {}:{} offset {} failed: {e}",
-                    p.topic, p.queue_id, p.queue_offset
+                    q.topic, q.queue_id, p.queue_offset
                 );
                 self.failed.get_or_insert_with(|| e.to_string());
             }
             self.dispatched = p.end;
         }
-        self.dispatched = self
-            .dispatched
-            .max(durable.min(self.pending.front().map_or(durable, |p| p.end)));
     }
 
     fn dispatch_one(&mut self, p: &Pending) -> StoreResult<()> {
-        let (_, q) = self.queue(&p.topic, p.queue_id)?;
+        let slot = &mut self.queues.slots[p.slot];
+        let q = &mut slot.state;
         if p.queue_offset >= q.cq.max_offset() {
             q.cq.put(p.queue_offset, p.entry)?;
         }
@@ -242,21 +286,36 @@ impl Inner {
             )?;
         }
         if let Some(listener) = self.on_arrival.as_mut() {
-            listener(&p.topic, p.queue_id, max);
+            let slot = &self.queues.slots[p.slot];
+            listener(&slot.topic, slot.queue_id, max);
         }
         Ok(())
     }
 
     fn flush(&mut self) -> StoreResult<u64> {
         let dispatched = self.dispatched;
-        for queues in self.topics.values_mut() {
-            for q in queues.values_mut() {
-                q.cq.flush()?;
-            }
+        for slot in &mut self.queues.slots {
+            slot.state.cq.flush()?;
         }
         self.index.flush()?;
         Ok(dispatched)
     }
+}
+
+/// The TAGS value, and whether the message has KEYS or a UNIQ_KEY to index, in one pass.
+fn tags_and_keys(encoded: &str) -> (&str, bool) {
+    let mut tags = "";
+    let mut keys = false;
+    for (name, value) in properties::iter(encoded) {
+        match name {
+            properties::names::TAGS => tags = value,
+            properties::names::KEYS | properties::names::UNIQ_CLIENT_MESSAGE_ID_KEYIDX => {
+                keys = true
+            }
+            _ => {}
+        }
+    }
+    (tags, keys)
 }
 
 fn validate_topic(topic: &str) -> StoreResult<()> {
@@ -313,7 +372,7 @@ impl Store {
         let mut inner = Inner {
             config: config.clone(),
             dir: dir.clone(),
-            topics: HashMap::new(),
+            queues: Queues::default(),
             pending: VecDeque::new(),
             index,
             dispatched: recovered.end,
@@ -377,7 +436,7 @@ impl Store {
             return Err(StoreError::Refusing(reason.clone()));
         }
         let store_host = inner.config.store_host;
-        let (topic, queue) = inner.queue(&req.topic, req.queue_id)?;
+        let (slot, queue) = inner.queue(&req.topic, req.queue_id)?;
         let queue_offset = queue.next_offset;
         let store_timestamp_ms = now_ms();
         let mut message = StoredMessage {
@@ -412,22 +471,15 @@ impl Store {
                 .map_err(|e| StoreError::Invalid(e.to_string()))
         })?;
         queue.next_offset += 1;
-        let tags = properties::find(&req.properties, properties::names::TAGS).unwrap_or("");
+        let (tags, has_keys) = tags_and_keys(&req.properties);
         let entry = CqEntry {
             position: appended.position,
             size: size as u32,
             tag_hash: tag_hash(tags),
         };
-        let has_keys = properties::find(&req.properties, properties::names::KEYS).is_some()
-            || properties::find(
-                &req.properties,
-                properties::names::UNIQ_CLIENT_MESSAGE_ID_KEYIDX,
-            )
-            .is_some();
         inner.pending.push_back(Pending {
             end: appended.end,
-            topic,
-            queue_id: req.queue_id,
+            slot,
             queue_offset,
             entry,
             store_timestamp_ms,
@@ -479,7 +531,7 @@ impl Store {
             max_offset: 0,
             foreign: None,
         };
-        let Some(q) = inner.topics.get(topic).and_then(|t| t.get(&queue_id)) else {
+        let Some(q) = inner.queues.get(topic, queue_id) else {
             return Ok(empty(ReadStatus::NoQueue));
         };
         let (min, max) = (q.cq.min_offset(), q.cq.max_offset());
@@ -545,9 +597,8 @@ impl Store {
     pub fn offsets(&self, topic: &str, queue_id: i32) -> (u64, u64) {
         let inner = self.inner.borrow();
         inner
-            .topics
-            .get(topic)
-            .and_then(|t| t.get(&queue_id))
+            .queues
+            .get(topic, queue_id)
             .map_or((0, 0), |q| (q.cq.min_offset(), q.cq.max_offset()))
     }
 
@@ -586,9 +637,8 @@ impl Store {
         let entry = {
             let inner = self.inner.borrow();
             inner
-                .topics
-                .get(topic)
-                .and_then(|t| t.get(&queue_id))
+                .queues
+                .get(topic, queue_id)
                 .and_then(|q| q.cq.get(q.cq.min_offset()))
         };
         entry.map(|e| self.entry_store_time(e)).transpose()
@@ -609,9 +659,8 @@ impl Store {
             let entry = {
                 let inner = self.inner.borrow();
                 inner
-                    .topics
-                    .get(topic)
-                    .and_then(|t| t.get(&queue_id))
+                    .queues
+                    .get(topic, queue_id)
                     .and_then(|q| q.cq.get(mid))
             };
             let Some(entry) = entry else { break };
@@ -701,10 +750,8 @@ impl Store {
         let min = self.log.delete_segments_below(keep_from)?;
         let shard = self.log.shard();
         let mut inner = self.inner.borrow_mut();
-        for queues in inner.topics.values_mut() {
-            for q in queues.values_mut() {
-                q.cq.forget_below(shard, min)?;
-            }
+        for slot in &mut inner.queues.slots {
+            slot.state.cq.forget_below(shard, min)?;
         }
         inner.index.delete_below(Position::new(shard, min).raw())?;
         Ok(min)

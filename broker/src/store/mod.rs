@@ -9,6 +9,7 @@ pub mod error;
 pub mod index;
 pub mod metadata;
 pub mod position;
+mod tail;
 
 pub use commitlog::{CommitLog, CommitLogConfig, FlushMode};
 pub use engine::{AppendRequest, AppendResult, ReadResult, ReadStatus, Store, StoreConfig};

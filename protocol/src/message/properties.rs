@@ -35,9 +35,19 @@ pub const KEY_SEPARATOR: char = ' ';
 /// Iterates `(name, value)` pairs of an encoded properties string without allocating.
 /// Segments without a name/value separator are skipped, as RocketMQ does.
 pub fn iter(encoded: &str) -> impl Iterator<Item = (&str, &str)> {
-    encoded
-        .split(PROPERTY_SEPARATOR)
-        .filter_map(|item| item.split_once(NAME_VALUE_SEPARATOR))
+    // Byte searches: both separators are ASCII, so every cut is a char boundary.
+    let mut rest = encoded;
+    std::iter::from_fn(move || loop {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = memchr::memchr(0x02, rest.as_bytes()).unwrap_or(rest.len());
+        let item = &rest[..end];
+        rest = rest.get(end + 1..).unwrap_or("");
+        if let Some(cut) = memchr::memchr(0x01, item.as_bytes()) {
+            return Some((&item[..cut], &item[cut + 1..]));
+        }
+    })
 }
 
 /// The value of `name` in an encoded properties string, without allocating.
