@@ -137,10 +137,9 @@ impl IndexConfig {
 /// units, made non-negative as RocketMQ does (`Math.abs`, and 0 for `Integer.MIN_VALUE`).
 /// It must never change: files written by one build are read by the next.
 pub fn key_hash(key: &str) -> i32 {
-    let hash = key.encode_utf16().fold(0i32, |h, unit| {
-        h.wrapping_mul(31).wrapping_add(i32::from(unit))
-    });
-    hash.checked_abs().unwrap_or(0)
+    super::consume_queue::java_string_hash(key)
+        .checked_abs()
+        .unwrap_or(0)
 }
 
 /// A directory of index files; appends go to the newest, and a full file rolls over to a
