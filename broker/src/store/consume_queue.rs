@@ -286,6 +286,15 @@ impl ConsumeQueue {
         Ok(())
     }
 
+    /// Paths of files changed since the last flush, now counted as clean: the caller syncs
+    /// them off the shard's thread.
+    pub fn take_dirty_files(&mut self) -> Vec<PathBuf> {
+        self.files
+            .values_mut()
+            .filter_map(|f| std::mem::take(&mut f.dirty).then(|| f.path.clone()))
+            .collect()
+    }
+
     /// Flushes dirty files to disk.
     pub fn flush(&mut self) -> StoreResult<()> {
         for file in self.files.values_mut().filter(|f| f.dirty) {

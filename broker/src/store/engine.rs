@@ -13,6 +13,7 @@ use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use glommio::sync::Semaphore;
 use rustc_hash::FxHasher;
 use serde::{Deserialize, Serialize};
 use shardmq_protocol::message::{properties, MagicVersion, StoredMessage, BLANK_MAGIC_CODE};
@@ -292,6 +293,19 @@ impl Inner {
         Ok(())
     }
 
+    /// What a background flush must sync, and the checkpoint it may then write.
+    fn take_dirty_files(&mut self) -> (u64, Vec<PathBuf>) {
+        let dispatched = self.dispatched;
+        let mut files: Vec<PathBuf> = self
+            .queues
+            .slots
+            .iter_mut()
+            .flat_map(|slot| slot.state.cq.take_dirty_files())
+            .collect();
+        files.extend(self.index.take_dirty_files());
+        (dispatched, files)
+    }
+
     fn flush(&mut self) -> StoreResult<u64> {
         let dispatched = self.dispatched;
         for slot in &mut self.queues.slots {
@@ -345,6 +359,8 @@ fn now_ms() -> i64 {
 pub struct Store {
     log: CommitLog,
     inner: Rc<RefCell<Inner>>,
+    /// One checkpoint writer at a time: the background flush or `checkpoint`/`close`.
+    flush_gate: Rc<Semaphore>,
 }
 
 impl Store {
@@ -397,6 +413,7 @@ impl Store {
         let store = Store {
             log,
             inner: Rc::new(RefCell::new(inner)),
+            flush_gate: Rc::new(Semaphore::new(1)),
         };
         let hook_inner = Rc::downgrade(&store.inner);
         store.log.set_on_durable(Box::new(move |durable| {
@@ -406,6 +423,7 @@ impl Store {
         }));
         glommio::spawn_local(flush_loop(
             Rc::downgrade(&store.inner),
+            store.flush_gate.clone(),
             config.flush_interval,
             checkpoint_path,
         ))
@@ -758,7 +776,12 @@ impl Store {
     }
 
     /// Flushes consume queues and the index and writes the checkpoint.
-    pub fn checkpoint(&self) -> StoreResult<()> {
+    pub async fn checkpoint(&self) -> StoreResult<()> {
+        let _turn = self
+            .flush_gate
+            .acquire_permit(1)
+            .await
+            .map_err(|e| StoreError::Refusing(format!("store is closed: {e}")))?;
         let (dispatched, path) = {
             let mut inner = self.inner.borrow_mut();
             (inner.flush()?, inner.dir.join("checkpoint"))
@@ -766,10 +789,12 @@ impl Store {
         metadata::write_json(&path, &Checkpoint { dispatched })
     }
 
-    /// Waits for every append to be durable, flushes, checkpoints and stops the writer.
+    /// Waits for every append to be durable, flushes, checkpoints and stops the writer and
+    /// the background flush.
     pub async fn close(&self) -> StoreResult<()> {
         let result = self.log.close().await;
-        self.checkpoint()?;
+        self.checkpoint().await?;
+        self.flush_gate.close();
         result
     }
 }
@@ -780,21 +805,52 @@ fn disk_used_ratio(dir: &Path) -> Option<f64> {
     (total > 0.0).then(|| 1.0 - stat.f_bavail as f64 / total)
 }
 
-async fn flush_loop(inner: std::rc::Weak<RefCell<Inner>>, every: Duration, path: PathBuf) {
+/// Every `every`: syncs the consume-queue and index files changed since the last round and
+/// then writes the checkpoint, on glommio's blocking thread pool so the shard never waits
+/// for the disk here.
+async fn flush_loop(
+    inner: std::rc::Weak<RefCell<Inner>>,
+    gate: Rc<Semaphore>,
+    every: Duration,
+    path: PathBuf,
+) {
     loop {
         glommio::timer::sleep(every).await;
-        let Some(inner) = inner.upgrade() else { return };
-        let dispatched = match inner.borrow_mut().flush() {
-            Ok(d) => d,
-            Err(e) => {
-                warn!("periodic flush failed: {e}");
-                continue;
-            }
+        // Closed gate: the store was closed.
+        let Ok(_turn) = gate.acquire_permit(1).await else {
+            return;
         };
-        if let Err(e) = metadata::write_json(&path, &Checkpoint { dispatched }) {
-            warn!("writing the checkpoint failed: {e}");
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        let (dispatched, files) = strong.borrow_mut().take_dirty_files();
+        drop(strong);
+        let path = path.clone();
+        let result = glommio::executor()
+            .spawn_blocking(move || sync_files_and_checkpoint(&files, &path, dispatched))
+            .await;
+        if let Err(e) = result {
+            warn!("periodic flush failed (the previous checkpoint stays): {e}");
         }
     }
+}
+
+fn sync_files_and_checkpoint(
+    files: &[PathBuf],
+    checkpoint: &Path,
+    dispatched: u64,
+) -> StoreResult<()> {
+    for file in files {
+        match fs::File::open(file) {
+            Ok(f) => f
+                .sync_data()
+                .map_err(|e| StoreError::io("syncing", file, e))?,
+            // Retention deleted it meanwhile.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::io("opening", file, e)),
+        }
+    }
+    metadata::write_json(checkpoint, &Checkpoint { dispatched })
 }
 
 /// Opens every consume queue found on disk and drops entries past the log's end.

@@ -270,6 +270,17 @@ impl Index {
         Ok(())
     }
 
+    /// Paths of files changed since the last flush, now counted as clean: the caller syncs
+    /// them (`fdatasync` on the file writes back pages dirtied through the map) off the
+    /// shard's thread.
+    pub fn take_dirty_files(&self) -> Vec<PathBuf> {
+        self.files
+            .iter()
+            .filter(|f| f.dirty.replace(false))
+            .map(|f| f.path.clone())
+            .collect()
+    }
+
     /// Retention: deletes whole files, oldest first, while a file's highest position is below
     /// `min_position` (or it is empty). The newest file is always kept, so appends and
     /// [`Index::last_position`] go on. Returns how many files were deleted.

@@ -13,14 +13,24 @@ pub const CHUNK_BYTES: usize = 4 << 20;
 pub struct Tail {
     start: u64,
     chunks: VecDeque<BytesMut>,
+    /// Dropped chunks kept for reuse: their pages stay mapped, so a new chunk costs no page
+    /// faults. At most [`SPARE_CHUNKS`].
+    spare: Vec<BytesMut>,
 }
+
+/// Dropped chunks kept for reuse.
+const SPARE_CHUNKS: usize = 4;
 
 impl Tail {
     /// An empty tail beginning at `start` (block-aligned).
     pub fn new(start: u64) -> Self {
         let mut chunks = VecDeque::new();
         chunks.push_back(BytesMut::with_capacity(CHUNK_BYTES));
-        Tail { start, chunks }
+        Tail {
+            start,
+            chunks,
+            spare: Vec::new(),
+        }
     }
 
     /// First offset held.
@@ -36,7 +46,11 @@ impl Tail {
 
     fn last(&mut self) -> &mut BytesMut {
         if self.chunks.back().is_none_or(|c| c.len() == CHUNK_BYTES) {
-            self.chunks.push_back(BytesMut::with_capacity(CHUNK_BYTES));
+            let chunk = self
+                .spare
+                .pop()
+                .unwrap_or_else(|| BytesMut::with_capacity(CHUNK_BYTES));
+            self.chunks.push_back(chunk);
         }
         let last = self.chunks.len() - 1;
         &mut self.chunks[last]
@@ -103,7 +117,12 @@ impl Tail {
     /// Drops whole chunks that end at or before `keep_from` (never the last one).
     pub fn trim(&mut self, keep_from: u64) {
         while self.chunks.len() > 1 && self.start + CHUNK_BYTES as u64 <= keep_from {
-            self.chunks.pop_front();
+            if let Some(mut chunk) = self.chunks.pop_front() {
+                if self.spare.len() < SPARE_CHUNKS {
+                    chunk.clear();
+                    self.spare.push(chunk);
+                }
+            }
             self.start += CHUNK_BYTES as u64;
         }
     }
