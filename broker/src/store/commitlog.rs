@@ -163,6 +163,8 @@ fn map_file(path: &Path) -> StoreResult<Bytes> {
     #[allow(unsafe_code)]
     let map =
         unsafe { memmap2::Mmap::map(&file) }.map_err(|e| StoreError::io("mapping", path, e))?;
+    // Readers walk forward through a segment: let the kernel read ahead generously.
+    let _ = map.advise(memmap2::Advice::Sequential);
     Ok(Bytes::from_owner(map))
 }
 
