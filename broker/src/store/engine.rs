@@ -16,7 +16,9 @@ use bytes::Bytes;
 use glommio::sync::Semaphore;
 use rustc_hash::FxHasher;
 use serde::{Deserialize, Serialize};
-use shardmq_protocol::message::{properties, MagicVersion, StoredMessage, BLANK_MAGIC_CODE};
+use shardmq_protocol::message::{
+    properties, MagicVersion, StoredMessage, StoredMessageRef, BLANK_MAGIC_CODE,
+};
 use shardmq_protocol::ByteString;
 use tracing::{info, warn};
 
@@ -457,7 +459,7 @@ impl Store {
         let (slot, queue) = inner.queue(&req.topic, req.queue_id)?;
         let queue_offset = queue.next_offset;
         let store_timestamp_ms = now_ms();
-        let mut message = StoredMessage {
+        let mut message = StoredMessageRef {
             version: if req.topic.len() > 127 {
                 MagicVersion::V2
             } else {
@@ -474,9 +476,9 @@ impl Store {
             store_host,
             reconsume_times: req.reconsume_times,
             prepared_transaction_offset: req.prepared_transaction_offset,
-            body: req.body.clone(),
-            topic: req.topic.clone(),
-            properties: req.properties.clone(),
+            body: &req.body,
+            topic: &req.topic,
+            properties: &req.properties,
         };
         message
             .check_encodable()

@@ -10,8 +10,8 @@ pub use batch::{decode_batch, encode_batch, BatchEntries, BatchEntry};
 pub use msg_id::MessageId;
 pub use properties::Properties;
 pub use stored::{
-    MagicVersion, StoredMessage, StoredMessages, BLANK_MAGIC_CODE, MESSAGE_MAGIC_CODE_V1,
-    MESSAGE_MAGIC_CODE_V2,
+    MagicVersion, StoredMessage, StoredMessageRef, StoredMessages, BLANK_MAGIC_CODE,
+    MESSAGE_MAGIC_CODE_V1, MESSAGE_MAGIC_CODE_V2,
 };
 
 /// Message sysFlag bits (`MessageSysFlag`).

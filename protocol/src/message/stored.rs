@@ -130,7 +130,28 @@ fn read_host(r: &mut Reader<'_>, v6: bool, field: &'static str) -> Result<Socket
     Ok(SocketAddr::new(ip, port))
 }
 
-impl StoredMessage {
+/// A stored message with borrowed body, topic and properties: what an appender encodes
+/// straight from a send request, without taking shared references to its buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredMessageRef<'a> {
+    pub version: MagicVersion,
+    pub queue_id: i32,
+    pub flag: i32,
+    pub queue_offset: i64,
+    pub physical_offset: i64,
+    pub sys_flag: i32,
+    pub born_timestamp: i64,
+    pub born_host: SocketAddr,
+    pub store_timestamp: i64,
+    pub store_host: SocketAddr,
+    pub reconsume_times: i32,
+    pub prepared_transaction_offset: i64,
+    pub body: &'a [u8],
+    pub topic: &'a str,
+    pub properties: &'a str,
+}
+
+impl StoredMessageRef<'_> {
     /// The sysFlag as written: the caller's bits with the IPv6 host bits set to match the hosts.
     pub fn wire_sys_flag(&self) -> i32 {
         let mut flag = self.sys_flag & !(sys_flag::BORNHOST_V6 | sys_flag::STOREHOST_V6);
@@ -208,7 +229,7 @@ impl StoredMessage {
         self.check_encodable()?;
         out.put_i32(self.encoded_len() as i32);
         out.put_i32(self.version.magic());
-        out.put_i32(body_crc(&self.body));
+        out.put_i32(body_crc(self.body));
         out.put_i32(self.queue_id);
         out.put_i32(self.flag);
         out.put_i64(self.queue_offset);
@@ -221,7 +242,7 @@ impl StoredMessage {
         out.put_i32(self.reconsume_times);
         out.put_i64(self.prepared_transaction_offset);
         out.put_i32(self.body.len() as i32);
-        out.put_slice(&self.body);
+        out.put_slice(self.body);
         match self.version {
             MagicVersion::V1 => out.put_u8(self.topic.len() as u8),
             MagicVersion::V2 => out.put_i16(self.topic.len() as i16),
@@ -230,6 +251,49 @@ impl StoredMessage {
         out.put_i16(self.properties.len() as i16);
         out.put_slice(self.properties.as_bytes());
         Ok(())
+    }
+}
+
+impl StoredMessage {
+    /// A borrowed view of this message.
+    pub fn as_ref(&self) -> StoredMessageRef<'_> {
+        StoredMessageRef {
+            version: self.version,
+            queue_id: self.queue_id,
+            flag: self.flag,
+            queue_offset: self.queue_offset,
+            physical_offset: self.physical_offset,
+            sys_flag: self.sys_flag,
+            born_timestamp: self.born_timestamp,
+            born_host: self.born_host,
+            store_timestamp: self.store_timestamp,
+            store_host: self.store_host,
+            reconsume_times: self.reconsume_times,
+            prepared_transaction_offset: self.prepared_transaction_offset,
+            body: &self.body,
+            topic: &self.topic,
+            properties: &self.properties,
+        }
+    }
+
+    /// The sysFlag as written: the caller's bits with the IPv6 host bits set to match the hosts.
+    pub fn wire_sys_flag(&self) -> i32 {
+        self.as_ref().wire_sys_flag()
+    }
+
+    /// TOTALSIZE: the encoded length in bytes.
+    pub fn encoded_len(&self) -> usize {
+        self.as_ref().encoded_len()
+    }
+
+    /// Checks the lengths the layout can carry; encode refuses what this refuses.
+    pub fn check_encodable(&self) -> Result<()> {
+        self.as_ref().check_encodable()
+    }
+
+    /// Appends the encoded message, computing BODYCRC from the body.
+    pub fn encode(&self, out: &mut impl BufMut) -> Result<()> {
+        self.as_ref().encode(out)
     }
 
     /// Reads TOTALSIZE at `at`: `Incomplete` if fewer than 4 bytes remain.
