@@ -1,0 +1,113 @@
+//! One client connection on one shard: a reader that frames requests and starts each one
+//! (here or forwarded to its owner), and a writer that sends replies as they complete, all
+//! that are ready in one write. In-flight requests per connection are bounded, so a client
+//! that writes without reading gets backpressure.
+
+use std::rc::Rc;
+
+use bytes::BytesMut;
+use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
+use glommio::channels::local_channel;
+use glommio::net::TcpStream;
+use glommio::sync::Semaphore;
+use shardmq_protocol::codes::{response_code, SerializeType};
+use shardmq_protocol::command::{Command, Head};
+use shardmq_protocol::frame::FrameDecoder;
+use tracing::debug;
+
+use crate::handlers;
+use crate::shard::Shard;
+
+/// Requests one connection may have in flight.
+pub const MAX_IN_FLIGHT_PER_CONNECTION: u64 = 1024;
+/// Bytes read from the socket at a time.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Serves one connection until it closes.
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let _ = stream.set_nodelay(true);
+    let (mut reader, mut writer) = futures_lite::io::split(stream);
+    let (tx, rx) = local_channel::new_bounded::<Command>(MAX_IN_FLIGHT_PER_CONNECTION as usize);
+    let tx = Rc::new(tx);
+    let write_task = glommio::spawn_local(async move {
+        let mut out = BytesMut::with_capacity(READ_CHUNK_BYTES);
+        while let Some(first) = rx.recv().await {
+            first.encode(&mut out);
+            // Everything else already done goes out in the same write.
+            while let Some(Some(more)) = future::poll_once(rx.recv()).await {
+                more.encode(&mut out);
+            }
+            if writer.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+        }
+    })
+    .detach();
+    let in_flight = Rc::new(Semaphore::new(MAX_IN_FLIGHT_PER_CONNECTION));
+    let decoder = FrameDecoder::new(shard.config.max_frame_bytes);
+    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+    let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let reason = 'conn: loop {
+        let n = match reader.read(&mut chunk).await {
+            Ok(0) => break "closed by peer".to_string(),
+            Ok(n) => n,
+            Err(e) => break format!("read failed: {e}"),
+        };
+        input.extend_from_slice(&chunk[..n]);
+        loop {
+            let frame = match decoder.decode(&mut input) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(e) => break 'conn format!("unframeable input, closing: {e}"),
+            };
+            let serialize_type = frame.serialize_type;
+            let opaque = salvage_opaque(&frame.header, serialize_type);
+            let Ok(permit) = in_flight.clone().acquire_static_permit(1).await else {
+                break 'conn "closing".to_string();
+            };
+            let tx = tx.clone();
+            match Command::decode(frame) {
+                Ok(request) => {
+                    let shard = shard.clone();
+                    glommio::spawn_local(async move {
+                        if let Some(reply) = handlers::route(&shard, request).await {
+                            let _ = tx.send(reply).await;
+                        }
+                        drop(permit);
+                    })
+                    .detach();
+                }
+                Err(e) => {
+                    let head = Head {
+                        opaque,
+                        ..Head::default()
+                    };
+                    let reply = handlers::error_reply_to(
+                        &head,
+                        serialize_type,
+                        response_code::SYSTEM_ERROR,
+                        e.to_string(),
+                    );
+                    let _ = tx.send(reply).await;
+                    drop(permit);
+                }
+            }
+        }
+    };
+    debug!(shard = shard.id, %peer, %reason, "connection closed");
+    drop(tx);
+    let _ = write_task.await;
+}
+
+/// A binary header's opaque sits at a fixed place; an unparsable JSON header has none.
+fn salvage_opaque(header: &[u8], serialize_type: SerializeType) -> i32 {
+    match (serialize_type, header.get(5..9)) {
+        (SerializeType::RocketMq, Some(b)) => i32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+        _ => 0,
+    }
+}

@@ -1,0 +1,139 @@
+//! Request handlers with RocketMQ's semantics and codes, and the routing that sends each
+//! request to the shard that owns its queue (or its consumer group).
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+use shardmq_protocol::codes::{request_code, response_code, SerializeType};
+use shardmq_protocol::command::{Command, Head};
+use shardmq_protocol::ext::WriteFields;
+use shardmq_protocol::header::EmptyHeader;
+use shardmq_protocol::ByteString;
+
+use crate::routing::{group_home, shard_of};
+use crate::shard::Shard;
+
+mod client;
+mod offset;
+mod pull;
+mod send;
+mod topic;
+
+pub use topic::{apply_topic, default_topic_config, DEFAULT_TOPIC};
+
+/// A reply with a typed header, in the request's encoding.
+pub fn reply<H: WriteFields>(
+    request: &Command,
+    code: i32,
+    remark: Option<String>,
+    header: &H,
+    body: Bytes,
+) -> Command {
+    let head = Head::response_to(&request.head, code, remark.map(ByteString::from));
+    Command::new(head, request.serialize_type, header, body)
+}
+
+/// An error reply with a remark.
+pub fn error(request: &Command, code: i32, remark: impl Into<String>) -> Command {
+    reply(
+        request,
+        code,
+        Some(remark.into()),
+        &EmptyHeader,
+        Bytes::new(),
+    )
+}
+
+/// An error reply built from a request's head alone.
+pub fn error_reply_to(
+    head: &Head,
+    serialize_type: SerializeType,
+    code: i32,
+    remark: String,
+) -> Command {
+    let head = Head::response_to(head, code, Some(ByteString::from(remark)));
+    Command::new(head, serialize_type, &EmptyHeader, Bytes::new())
+}
+
+/// A success reply with a body.
+pub fn ok(request: &Command, body: Bytes) -> Command {
+    reply(request, response_code::SUCCESS, None, &EmptyHeader, body)
+}
+
+/// Which shard must handle `request`: the owner of its queue, its consumer group's home, or
+/// the shard whose log holds its message. `None`: any shard (this one).
+fn owner(shard: &Shard, request: &Command) -> Option<usize> {
+    let ext = &request.ext;
+    let queue = |topic_key: &str, queue_key: &str| -> Option<usize> {
+        let topic = ext.get(topic_key)?;
+        let queue_id: i32 = ext.get(queue_key)?.parse().ok()?;
+        let queue_id = topic::effective_queue_id(shard, topic, queue_id);
+        Some(shard_of(topic, queue_id, shard.shards))
+    };
+    match request.head.code {
+        request_code::SEND_MESSAGE => queue("topic", "queueId"),
+        request_code::SEND_MESSAGE_V2 | request_code::SEND_BATCH_MESSAGE => queue("b", "e"),
+        request_code::PULL_MESSAGE
+        | request_code::QUERY_CONSUMER_OFFSET
+        | request_code::UPDATE_CONSUMER_OFFSET
+        | request_code::SEARCH_OFFSET_BY_TIMESTAMP
+        | request_code::GET_MAX_OFFSET
+        | request_code::GET_MIN_OFFSET
+        | request_code::GET_EARLIEST_MSG_STORETIME => queue("topic", "queueId"),
+        request_code::VIEW_MESSAGE_BY_ID => {
+            let offset: i64 = ext.get("offset")?.parse().ok()?;
+            let owner = crate::store::Position::from_raw(offset as u64).shard() as usize;
+            (owner < shard.shards).then_some(owner)
+        }
+        request_code::GET_CONSUMER_LIST_BY_GROUP | request_code::UNREGISTER_CLIENT => ext
+            .get("consumerGroup")
+            .map(|g| group_home(g, shard.shards)),
+        request_code::HEART_BEAT | request_code::LOCK_BATCH_MQ | request_code::UNLOCK_BATCH_MQ => {
+            client::group_of_body(request).map(|g| group_home(&g, shard.shards))
+        }
+        _ => None,
+    }
+}
+
+/// Handles `request` here or on the shard that owns it. `None` for oneway requests.
+pub async fn route(shard: &Rc<Shard>, request: Command) -> Option<Command> {
+    match owner(shard, &request) {
+        Some(other) if other != shard.id => shard.forward(other, request).await,
+        _ => handle(shard, request).await,
+    }
+}
+
+/// Handles a request on this shard (which owns what it touches).
+pub async fn handle(shard: &Rc<Shard>, request: Command) -> Option<Command> {
+    if request.head.is_response() {
+        return None;
+    }
+    let oneway = request.head.is_oneway();
+    let reply = match request.head.code {
+        request_code::SEND_MESSAGE
+        | request_code::SEND_MESSAGE_V2
+        | request_code::SEND_BATCH_MESSAGE => send::handle(shard, &request).await,
+        request_code::PULL_MESSAGE => pull::handle(shard, &request).await,
+        request_code::QUERY_CONSUMER_OFFSET
+        | request_code::UPDATE_CONSUMER_OFFSET
+        | request_code::SEARCH_OFFSET_BY_TIMESTAMP
+        | request_code::GET_MAX_OFFSET
+        | request_code::GET_MIN_OFFSET
+        | request_code::GET_EARLIEST_MSG_STORETIME
+        | request_code::VIEW_MESSAGE_BY_ID => offset::handle(shard, &request),
+        request_code::HEART_BEAT
+        | request_code::UNREGISTER_CLIENT
+        | request_code::GET_CONSUMER_LIST_BY_GROUP
+        | request_code::LOCK_BATCH_MQ
+        | request_code::UNLOCK_BATCH_MQ => client::handle(shard, &request),
+        request_code::UPDATE_AND_CREATE_TOPIC
+        | request_code::DELETE_TOPIC_IN_BROKER
+        | request_code::GET_ALL_TOPIC_CONFIG => topic::handle(shard, &request).await,
+        code => error(
+            &request,
+            response_code::REQUEST_CODE_NOT_SUPPORTED,
+            format!("request code {code} is not supported by this broker"),
+        ),
+    };
+    (!oneway).then_some(reply)
+}

@@ -1,0 +1,358 @@
+//! Starting and stopping a broker: the embedded name server in standalone mode, one pinned
+//! glommio executor per shard joined by a channel mesh, and on each shard its store, its
+//! listeners (the shared main port, SO_REUSEPORT, and its own shard port), the mesh inbox,
+//! and the periodic persistence of consumer offsets and topics.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use glommio::channels::channel_mesh::{Full, MeshBuilder};
+use glommio::net::TcpListener;
+use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
+use shardmq_namesrv::{NameServer, NamesrvConfig};
+use tracing::{info, warn};
+
+use crate::config::{BrokerConfig, FlushDiskType};
+use crate::handlers::apply_topic;
+use crate::shard::{Shard, ShardMsg};
+use crate::store::metadata::{self, ConsumerOffsets, TopicConfigs};
+use crate::store::{FlushMode, Store, StoreConfig};
+
+/// Depth of each shard-to-shard channel.
+pub const MESH_CHANNEL_DEPTH: usize = 1024;
+/// Registered I/O memory per shard executor (glommio locks it; see tuning/README.md).
+pub const SHARD_IO_MEMORY_BYTES: usize = 512 * 1024;
+/// How often dirty consumer offsets are written.
+const PERSIST_EVERY: Duration = Duration::from_secs(5);
+
+/// A running broker. Dropping it stops it.
+pub struct Broker {
+    config: Arc<BrokerConfig>,
+    stop: Arc<AtomicBool>,
+    pool: Option<std::thread::JoinHandle<()>>,
+    namesrv: Option<NameServer>,
+}
+
+impl Broker {
+    /// Starts the broker and returns once every shard accepts connections.
+    pub fn start(config: BrokerConfig) -> io::Result<Broker> {
+        // The shards bind with SO_REUSEPORT, which would let a second broker share a port
+        // that is taken. A plain bind first turns that into a clear error.
+        let mut ports = vec![config.listen];
+        ports.extend(
+            (0..config.shards).map(|k| SocketAddr::new(config.listen.ip(), config.shard_port(k))),
+        );
+        for addr in ports.iter().filter(|a| a.port() != 0) {
+            std::net::TcpListener::bind(addr).map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot listen on {addr}: {e} (another broker running? use --listen / --shard-port-base)"))
+            })?;
+        }
+        let namesrv = if config.standalone() {
+            let ns = NameServer::start(NamesrvConfig {
+                listen: config.namesrv_listen,
+                ..Default::default()
+            })?;
+            info!(addr = %ns.local_addr(), "embedded name server started (standalone mode)");
+            Some(ns)
+        } else {
+            None
+        };
+        let config = Arc::new(config);
+        let stop = Arc::new(AtomicBool::new(false));
+        let shards = config.shards;
+        let mesh: MeshBuilder<ShardMsg, Full> = MeshBuilder::full(shards, MESH_CHANNEL_DEPTH);
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<usize, String>>();
+        let namesrv_addrs: Vec<SocketAddr> = match &namesrv {
+            Some(ns) => {
+                let mut addr = ns.local_addr();
+                if addr.ip().is_unspecified() {
+                    addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                }
+                vec![addr]
+            }
+            None => config.namesrv.clone(),
+        };
+        let pool = {
+            let config = config.clone();
+            let stop = stop.clone();
+            LocalExecutorPoolBuilder::new(PoolPlacement::MaxSpread(shards, None))
+                .io_memory(SHARD_IO_MEMORY_BYTES)
+                .on_all_shards(move || {
+                    let ready = ready_tx.clone();
+                    async move {
+                        if let Err(e) = run_shard(config, mesh, stop, namesrv_addrs, ready.clone()).await {
+                            let _ = ready.send(Err(e));
+                        }
+                    }
+                })
+                .map_err(|e| {
+                    io::Error::other(format!(
+                        "cannot start the shard executors: {e} (io_uring must be available and the locked-memory limit at least {} KiB per shard; see tuning/README.md)",
+                        SHARD_IO_MEMORY_BYTES / 1024
+                    ))
+                })?
+        };
+        let pool = std::thread::spawn(move || {
+            for result in pool.join_all() {
+                if let Err(e) = result {
+                    warn!("a shard executor ended with an error: {e}");
+                }
+            }
+        });
+        let mut broker = Broker {
+            config,
+            stop,
+            pool: Some(pool),
+            namesrv,
+        };
+        for _ in 0..shards {
+            match ready_rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    broker.shutdown();
+                    return Err(io::Error::other(e));
+                }
+                Err(_) => {
+                    broker.shutdown();
+                    return Err(io::Error::other("a shard did not start within 30 s"));
+                }
+            }
+        }
+        info!(addr = %broker.config.listen, shards, "broker started");
+        Ok(broker)
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    /// The embedded name server's address, in standalone mode.
+    pub fn namesrv_addr(&self) -> Option<SocketAddr> {
+        self.namesrv.as_ref().map(NameServer::local_addr)
+    }
+
+    /// Stops accepting, lets in-flight writes finish, flushes, checkpoints and waits.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake every accept loop.
+        let mut wake = vec![self.config.listen];
+        wake.extend(
+            (0..self.config.shards)
+                .map(|k| SocketAddr::new(self.config.listen.ip(), self.config.shard_port(k))),
+        );
+        for mut addr in wake {
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            for _ in 0..self.config.shards {
+                let _ = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200));
+            }
+        }
+        if let Some(pool) = self.pool.take() {
+            let _ = pool.join();
+        }
+        if let Some(ns) = self.namesrv.take() {
+            ns.stop();
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn offsets_path(config: &BrokerConfig, shard: usize) -> PathBuf {
+    config
+        .data_dir
+        .join(format!("shard-{shard}"))
+        .join(metadata::OFFSETS_FILE)
+}
+
+async fn run_shard(
+    config: Arc<BrokerConfig>,
+    mesh: MeshBuilder<ShardMsg, Full>,
+    stop: Arc<AtomicBool>,
+    namesrv: Vec<SocketAddr>,
+    ready: mpsc::Sender<Result<usize, String>>,
+) -> Result<(), String> {
+    let (senders, mut receivers) = mesh
+        .join()
+        .await
+        .map_err(|_| "joining the shard mesh failed".to_string())?;
+    let id = senders.peer_id();
+    let config = Rc::new((*config).clone());
+    let mut store_config = StoreConfig::new(&config.data_dir, id as u16);
+    store_config.flush = match config.flush {
+        FlushDiskType::Async => FlushMode::Async,
+        FlushDiskType::Sync => FlushMode::Sync,
+    };
+    store_config.retention_hours = config.file_reserved_hours;
+    store_config.store_host = config.advertised_addr();
+    let (store, recovered) = Store::open(store_config)
+        .await
+        .map_err(|e| format!("shard {id}: {e}"))?;
+    if let Some((at, why)) = recovered.cut {
+        warn!(shard = id, at, %why, "the commit log's torn tail was cut");
+    }
+    let offsets: ConsumerOffsets = metadata::read_json(&offsets_path(&config, id))
+        .map_err(|e| format!("shard {id}: {e}"))?
+        .unwrap_or_default();
+    let shard = Shard::new(id, config.clone(), store, senders, offsets);
+    let topics: Option<TopicConfigs> =
+        metadata::read_json(&config.data_dir.join(metadata::TOPICS_FILE))
+            .map_err(|e| format!("shard {id}: {e}"))?;
+    for t in topics.map(|t| t.table).unwrap_or_default().into_values() {
+        apply_topic(&shard, t);
+    }
+    let weak = Rc::downgrade(&shard);
+    shard
+        .store
+        .set_arrival_listener(Box::new(move |topic, queue_id, _max| {
+            if let Some(shard) = weak.upgrade() {
+                shard.wake_pulls(topic, queue_id);
+            }
+        }));
+    for (_, rx) in receivers.streams() {
+        let shard = shard.clone();
+        glommio::spawn_local(async move {
+            while let Some(msg) = rx.recv().await {
+                match msg {
+                    ShardMsg::Forward {
+                        token,
+                        from,
+                        request,
+                    } => {
+                        let shard = shard.clone();
+                        glommio::spawn_local(async move {
+                            let reply = crate::handlers::handle(&shard, request).await;
+                            let _ = shard
+                                .mesh
+                                .send_to(from, ShardMsg::Reply { token, reply })
+                                .await;
+                        })
+                        .detach();
+                    }
+                    ShardMsg::Reply { token, reply } => shard.complete(token, reply),
+                    ShardMsg::TopicChanged(t) => apply_topic(&shard, t),
+                }
+            }
+        })
+        .detach();
+    }
+    let main = TcpListener::bind(config.listen).map_err(|e| {
+        format!(
+            "shard {id}: cannot listen on {}: {e} (port taken? use --listen)",
+            config.listen
+        )
+    })?;
+    let own_addr = SocketAddr::new(config.listen.ip(), config.shard_port(id));
+    let own = TcpListener::bind(own_addr).map_err(|e| {
+        format!("shard {id}: cannot listen on shard port {own_addr}: {e} (use --shard-port-base)")
+    })?;
+    for listener in [main, own] {
+        let shard = shard.clone();
+        let stop = stop.clone();
+        glommio::spawn_local(async move {
+            loop {
+                let accepted = listener.accept().await;
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                match accepted {
+                    Ok(stream) => {
+                        glommio::spawn_local(crate::conn::serve(shard.clone(), stream)).detach()
+                    }
+                    Err(e) => {
+                        warn!("accept failed: {e}");
+                        glommio::timer::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+            }
+        })
+        .detach();
+    }
+    let registration = if id == 0 {
+        namesrv
+            .iter()
+            .map(|addr| {
+                let stop = stop.clone();
+                glommio::spawn_local(crate::registration::keep_registered(
+                    shard.clone(),
+                    *addr,
+                    move || stop.load(Ordering::SeqCst),
+                ))
+                .detach()
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let _ = ready.send(Ok(id));
+    while !stop.load(Ordering::SeqCst) {
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+        persist(&shard, false);
+    }
+    for task in registration {
+        let _ = task.await;
+    }
+    if let Err(e) = shard.store.close().await {
+        warn!(shard = id, "closing the store: {e}");
+    }
+    persist(&shard, true);
+    info!(shard = id, "shard stopped");
+    Ok(())
+}
+
+/// Writes consumer offsets when dirty (every [`PERSIST_EVERY`], or now when `force`), and
+/// on shard 0 the topic table.
+fn persist(shard: &Shard, force: bool) {
+    thread_local! {
+        static LAST: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+    }
+    let due = LAST.with(|l| {
+        let now = std::time::Instant::now();
+        let due = l
+            .get()
+            .is_none_or(|t| now.duration_since(t) >= PERSIST_EVERY);
+        if due || force {
+            l.set(Some(now));
+        }
+        due
+    });
+    if !(due || force) {
+        return;
+    }
+    if shard.offsets_dirty.replace(false) || force {
+        if let Err(e) = metadata::write_json(
+            &offsets_path(&shard.config, shard.id),
+            &*shard.offsets.borrow(),
+        ) {
+            warn!(shard = shard.id, "saving consumer offsets: {e}");
+            shard.offsets_dirty.set(true);
+        }
+    }
+    if shard.id == 0 {
+        let table = TopicConfigs {
+            table: shard.topics.borrow().clone(),
+            ..Default::default()
+        };
+        if let Err(e) =
+            metadata::write_json(&shard.config.data_dir.join(metadata::TOPICS_FILE), &table)
+        {
+            warn!("saving topics: {e}");
+        }
+    }
+}

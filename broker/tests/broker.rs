@@ -1,0 +1,670 @@
+//! The broker through its real interface: real brokers on 127.0.0.1 ports, real frames in
+//! both header encodings, real files in temp dirs.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use common::{start_broker, Conn, Ports};
+use shardmq_broker::routing::shard_of;
+use shardmq_protocol::body::{JsonBody, TopicRouteData};
+use shardmq_protocol::codes::{request_code, response_code, SerializeType};
+use shardmq_protocol::command::Command;
+use shardmq_protocol::header::*;
+use shardmq_protocol::message::{encode_batch, BatchEntry, MessageId, StoredMessage};
+
+fn send_header(topic: &str, queue_id: i32, properties: &str) -> SendMessageRequestHeader {
+    SendMessageRequestHeader {
+        producer_group: "PG".into(),
+        topic: topic.into(),
+        default_topic: "TBW102".into(),
+        default_topic_queue_nums: 4,
+        queue_id,
+        sys_flag: 0,
+        born_timestamp: 1_700_000_000_000,
+        flag: 0,
+        properties: Some(properties.into()),
+        reconsume_times: Some(0),
+        unit_mode: Some(false),
+        batch: Some(false),
+        max_reconsume_times: None,
+        broker_name: None,
+    }
+}
+
+/// Sends with the given request code; returns the reply.
+fn send(
+    conn: &mut Conn,
+    code: i32,
+    topic: &str,
+    queue_id: i32,
+    bodies: &[&str],
+    tags: &str,
+) -> Command {
+    let props = format!("TAGS\u{1}{tags}\u{2}KEYS\u{1}k1\u{2}");
+    let mut header = send_header(topic, queue_id, &props);
+    match code {
+        request_code::SEND_MESSAGE => {
+            conn.call(code, &header, Bytes::copy_from_slice(bodies[0].as_bytes()))
+        }
+        request_code::SEND_MESSAGE_V2 => conn.call(
+            code,
+            &SendMessageRequestHeaderV2::from(header),
+            Bytes::copy_from_slice(bodies[0].as_bytes()),
+        ),
+        _ => {
+            header.batch = Some(true);
+            let entries: Vec<BatchEntry> = bodies
+                .iter()
+                .map(|b| BatchEntry {
+                    flag: 0,
+                    body: Bytes::copy_from_slice(b.as_bytes()),
+                    properties: props.as_str().into(),
+                })
+                .collect();
+            let mut body = BytesMut::new();
+            encode_batch(&entries, &mut body).unwrap();
+            conn.call(
+                code,
+                &SendMessageRequestHeaderV2::from(header),
+                body.freeze(),
+            )
+        }
+    }
+}
+
+fn pull_header(
+    topic: &str,
+    queue_id: i32,
+    offset: i64,
+    sys_flag: i32,
+    suspend_ms: i64,
+    subscription: &str,
+) -> PullMessageRequestHeader {
+    PullMessageRequestHeader {
+        consumer_group: "CG".into(),
+        topic: topic.into(),
+        queue_id,
+        queue_offset: offset,
+        max_msg_nums: 32,
+        sys_flag,
+        commit_offset: 0,
+        suspend_timeout_millis: suspend_ms,
+        subscription: Some(subscription.into()),
+        sub_version: 0,
+        expression_type: Some("TAG".into()),
+        max_msg_bytes: None,
+        request_source: None,
+    }
+}
+
+fn pull(conn: &mut Conn, topic: &str, queue_id: i32, offset: i64) -> (Command, Vec<StoredMessage>) {
+    let reply = conn.call(
+        request_code::PULL_MESSAGE,
+        &pull_header(topic, queue_id, offset, 0, 0, "*"),
+        Bytes::new(),
+    );
+    let messages = StoredMessage::iter(&reply.body, true)
+        .collect::<Result<Vec<_>, _>>()
+        .expect("stored messages");
+    (reply, messages)
+}
+
+#[test]
+fn send_then_pull_round_trips_for_every_send_code_and_both_header_encodings() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ports = Ports::new(2);
+    let broker = start_broker(dir.path(), 2, &mut ports, &[]);
+    for ser in [SerializeType::Json, SerializeType::RocketMq] {
+        for code in [
+            request_code::SEND_MESSAGE,
+            request_code::SEND_MESSAGE_V2,
+            request_code::SEND_BATCH_MESSAGE,
+        ] {
+            let topic = format!("T{code}{}", ser.code());
+            let mut c = Conn::port(ports.listen);
+            c.serialize_type = ser;
+            let bodies = ["first", "second", "third"];
+            let sent = if code == request_code::SEND_BATCH_MESSAGE {
+                vec![send(&mut c, code, &topic, 1, &bodies, "TagA")]
+            } else {
+                bodies
+                    .iter()
+                    .map(|b| send(&mut c, code, &topic, 1, &[b], "TagA"))
+                    .collect()
+            };
+            let mut ids = Vec::new();
+            for reply in &sent {
+                assert_eq!(
+                    reply.head.code,
+                    response_code::SUCCESS,
+                    "{topic}: {:?}",
+                    reply.head.remark
+                );
+                assert_eq!(reply.serialize_type, ser, "reply in the request's encoding");
+                let h: SendMessageResponseHeader = reply.header().unwrap();
+                assert_eq!(h.queue_id, 1);
+                ids.extend(h.msg_id.split(',').map(str::to_owned));
+            }
+            let (reply, messages) = pull(&mut c, &topic, 1, 0);
+            assert_eq!(reply.head.code, response_code::SUCCESS);
+            let h: PullMessageResponseHeader = reply.header().unwrap();
+            assert_eq!((h.next_begin_offset, h.min_offset, h.max_offset), (3, 0, 3));
+            let got: Vec<_> = messages
+                .iter()
+                .map(|m| String::from_utf8(m.body.to_vec()).unwrap())
+                .collect();
+            assert_eq!(got, bodies);
+            for (m, id) in messages.iter().zip(&ids) {
+                assert_eq!(&*m.topic, topic);
+                assert!(m.properties.contains("TAGS\u{1}TagA\u{2}"));
+                let computed = MessageId {
+                    store_host: m.store_host,
+                    commit_log_offset: m.physical_offset,
+                };
+                assert_eq!(
+                    &computed.to_string(),
+                    id,
+                    "the send reply's msgId names the stored message"
+                );
+                let view = c.call(
+                    request_code::VIEW_MESSAGE_BY_ID,
+                    &ViewMessageRequestHeader {
+                        topic: None,
+                        offset: m.physical_offset,
+                    },
+                    Bytes::new(),
+                );
+                assert_eq!(view.head.code, response_code::SUCCESS);
+                let (viewed, _) = StoredMessage::decode(&view.body, 0, true).unwrap();
+                assert_eq!(viewed.body, m.body);
+            }
+        }
+    }
+    broker.stop();
+}
+
+#[test]
+fn long_poll_wakes_as_soon_as_a_message_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ports = Ports::new(1);
+    let broker = start_broker(dir.path(), 1, &mut ports, &[]);
+    let mut producer = Conn::port(ports.listen);
+    send(
+        &mut producer,
+        request_code::SEND_MESSAGE_V2,
+        "LP",
+        0,
+        &["warm-up"],
+        "A",
+    );
+    let listen = ports.listen;
+    let waiter = std::thread::spawn(move || {
+        let mut c = Conn::port(listen);
+        let started = Instant::now();
+        let reply = c.call(
+            request_code::PULL_MESSAGE,
+            &pull_header("LP", 0, 1, PULL_FLAG_SUSPEND, 10_000, "*"),
+            Bytes::new(),
+        );
+        (reply, started, Instant::now())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let sent_at = Instant::now();
+    send(
+        &mut producer,
+        request_code::SEND_MESSAGE_V2,
+        "LP",
+        0,
+        &["wake"],
+        "A",
+    );
+    let (reply, started, woke) = waiter.join().unwrap();
+    assert_eq!(reply.head.code, response_code::SUCCESS);
+    assert!(
+        sent_at.duration_since(started) >= Duration::from_millis(250),
+        "the pull was held"
+    );
+    let latency = woke.saturating_duration_since(sent_at);
+    assert!(
+        latency < Duration::from_millis(100),
+        "woke {latency:?} after the send"
+    );
+    let messages: Vec<_> = StoredMessage::iter(&reply.body, true)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(&messages[0].body[..], b"wake");
+    // With nothing arriving, the pull answers PULL_NOT_FOUND after its timeout.
+    let mut c = Conn::port(ports.listen);
+    let t = Instant::now();
+    let reply = c.call(
+        request_code::PULL_MESSAGE,
+        &pull_header("LP", 0, 2, PULL_FLAG_SUSPEND, 300, "*"),
+        Bytes::new(),
+    );
+    assert_eq!(reply.head.code, response_code::PULL_NOT_FOUND);
+    assert!(t.elapsed() >= Duration::from_millis(280));
+    broker.stop();
+}
+
+#[test]
+fn a_queue_owned_by_shard_1_is_served_through_shard_0s_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ports = Ports::new(2);
+    let broker = start_broker(dir.path(), 2, &mut ports, &[]);
+    let topic = "Cross";
+    let q = (0..8).find(|q| shard_of(topic, *q, 2) == 1).unwrap();
+    let mut on_shard0 = Conn::port(ports.shard_base);
+    let reply = send(
+        &mut on_shard0,
+        request_code::SEND_MESSAGE_V2,
+        topic,
+        q,
+        &["via shard 0"],
+        "A",
+    );
+    assert_eq!(
+        reply.head.code,
+        response_code::SUCCESS,
+        "{:?}",
+        reply.head.remark
+    );
+    let (reply, messages) = pull(&mut on_shard0, topic, q, 0);
+    assert_eq!(reply.head.code, response_code::SUCCESS);
+    let position = shardmq_broker::store::Position::from_raw(messages[0].physical_offset as u64);
+    assert_eq!(position.shard(), 1, "the bytes live in shard 1's log");
+    let (_, direct) = pull(&mut Conn::port(ports.shard_base + 1), topic, q, 0);
+    assert_eq!(direct[0].body, messages[0].body);
+    broker.stop();
+}
+
+#[test]
+fn restart_keeps_every_acknowledged_message_and_committed_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ports = Ports::new(2);
+    {
+        let broker = start_broker(dir.path(), 2, &mut ports, &[]);
+        let mut c = Conn::port(ports.listen);
+        for i in 0..50 {
+            let r = send(
+                &mut c,
+                request_code::SEND_MESSAGE_V2,
+                "Keep",
+                i % 4,
+                &[&format!("m{i}")],
+                "A",
+            );
+            assert_eq!(r.head.code, response_code::SUCCESS);
+        }
+        let update = UpdateConsumerOffsetRequestHeader {
+            consumer_group: "CG".into(),
+            topic: "Keep".into(),
+            queue_id: 2,
+            commit_offset: 7,
+        };
+        assert_eq!(
+            c.call(request_code::UPDATE_CONSUMER_OFFSET, &update, Bytes::new())
+                .head
+                .code,
+            0
+        );
+        broker.stop();
+    }
+    let broker = start_broker(dir.path(), 2, &mut ports, &[]);
+    let mut c = Conn::port(ports.listen);
+    let mut all = Vec::new();
+    for q in 0..4 {
+        let (_, messages) = pull(&mut c, "Keep", q, 0);
+        all.extend(
+            messages
+                .iter()
+                .map(|m| String::from_utf8(m.body.to_vec()).unwrap()),
+        );
+    }
+    all.sort();
+    let mut want: Vec<_> = (0..50).map(|i| format!("m{i}")).collect();
+    want.sort();
+    assert_eq!(all, want);
+    let query = QueryConsumerOffsetRequestHeader {
+        consumer_group: "CG".into(),
+        topic: "Keep".into(),
+        queue_id: 2,
+        set_zero_if_not_found: None,
+    };
+    let reply = c.call(request_code::QUERY_CONSUMER_OFFSET, &query, Bytes::new());
+    assert_eq!(reply.header::<OffsetResponseHeader>().unwrap().offset, 7);
+    broker.stop();
+}
+
+#[test]
+fn two_shards_under_concurrent_load_lose_and_duplicate_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ports = Ports::new(2);
+    let broker = start_broker(dir.path(), 2, &mut ports, &[]);
+    let threads = 8;
+    let per_thread = 150;
+    let listen = ports.listen;
+    let acked: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    let mut c = Conn::port(listen);
+                    let mut ids = Vec::new();
+                    for i in 0..per_thread {
+                        let r = send(
+                            &mut c,
+                            request_code::SEND_MESSAGE_V2,
+                            "Load",
+                            (t + i) % 8,
+                            &[&format!("{t}-{i}")],
+                            "A",
+                        );
+                        assert_eq!(r.head.code, response_code::SUCCESS);
+                        ids.push(
+                            r.header::<SendMessageResponseHeader>()
+                                .unwrap()
+                                .msg_id
+                                .to_string(),
+                        );
+                    }
+                    ids
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert_eq!(
+        acked.iter().collect::<HashSet<_>>().len(),
+        threads as usize * per_thread as usize,
+        "msgIds are unique"
+    );
+    let mut c = Conn::port(ports.listen);
+    let mut seen = HashSet::new();
+    for q in 0..8 {
+        let mut offset = 0;
+        loop {
+            let (reply, messages) = pull(&mut c, "Load", q, offset);
+            if messages.is_empty() {
+                break;
+            }
+            for m in &messages {
+                let id = MessageId {
+                    store_host: m.store_host,
+                    commit_log_offset: m.physical_offset,
+                }
+                .to_string();
+                assert!(seen.insert(id), "duplicate message");
+            }
+            offset = reply
+                .header::<PullMessageResponseHeader>()
+                .unwrap()
+                .next_begin_offset;
+        }
+    }
+    let acked: HashSet<_> = acked.into_iter().collect();
+    assert_eq!(seen, acked, "every acknowledged message, and nothing else");
+    broker.stop();
+}
+
+#[test]
+fn standalone_broker_registers_its_topics_with_shard_ports_in_the_embedded_name_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ports = Ports::new(2);
+    let broker = start_broker(dir.path(), 2, &mut ports, &[]);
+    let mut c = Conn::port(ports.listen);
+    send(
+        &mut c,
+        request_code::SEND_MESSAGE_V2,
+        "Routed",
+        0,
+        &["x"],
+        "A",
+    );
+    let mut ns = Conn::port(ports.namesrv);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let route = loop {
+        let r = ns.call(
+            request_code::GET_ROUTEINFO_BY_TOPIC,
+            &GetRouteInfoRequestHeader {
+                topic: "Routed".into(),
+                accept_standard_json_only: Some(true),
+            },
+            Bytes::new(),
+        );
+        if r.head.code == response_code::SUCCESS {
+            break TopicRouteData::decode(&r.body).unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the topic never reached the name server"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        route.broker_datas[0].master_addr(),
+        Some(format!("127.0.0.1:{}", ports.listen).as_str())
+    );
+    let shard_ports = route.queue_datas[0].shard_ports.clone().unwrap();
+    for (q, port) in shard_ports.iter().enumerate() {
+        assert_eq!(
+            *port,
+            ports.shard_base + shard_of("Routed", q as i32, 2) as u16
+        );
+    }
+    let tbw = ns.call(
+        request_code::GET_ROUTEINFO_BY_TOPIC,
+        &GetRouteInfoRequestHeader {
+            topic: "TBW102".into(),
+            accept_standard_json_only: Some(true),
+        },
+        Bytes::new(),
+    );
+    assert_eq!(
+        tbw.head.code,
+        response_code::SUCCESS,
+        "auto-creation is advertised through TBW102"
+    );
+    broker.stop();
+}
+
+#[test]
+fn offsets_and_errors_follow_rocketmq_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ports = Ports::new(1);
+    let broker = start_broker(dir.path(), 1, &mut ports, &[]);
+    let mut c = Conn::port(ports.listen);
+    for i in 0..5 {
+        send(
+            &mut c,
+            request_code::SEND_MESSAGE_V2,
+            "Off",
+            0,
+            &[&format!("m{i}")],
+            if i % 2 == 0 { "TagA" } else { "TagB" },
+        );
+    }
+    let max = c.call(
+        request_code::GET_MAX_OFFSET,
+        &GetMaxOffsetRequestHeader {
+            topic: "Off".into(),
+            queue_id: 0,
+            committed: None,
+        },
+        Bytes::new(),
+    );
+    assert_eq!(max.header::<OffsetResponseHeader>().unwrap().offset, 5);
+    let min = c.call(
+        request_code::GET_MIN_OFFSET,
+        &GetMinOffsetRequestHeader {
+            topic: "Off".into(),
+            queue_id: 0,
+        },
+        Bytes::new(),
+    );
+    assert_eq!(min.header::<OffsetResponseHeader>().unwrap().offset, 0);
+    let by_time = c.call(
+        request_code::SEARCH_OFFSET_BY_TIMESTAMP,
+        &SearchOffsetRequestHeader {
+            topic: "Off".into(),
+            queue_id: 0,
+            timestamp: 0,
+            boundary_type: None,
+        },
+        Bytes::new(),
+    );
+    assert_eq!(by_time.header::<OffsetResponseHeader>().unwrap().offset, 0);
+    let earliest = c.call(
+        request_code::GET_EARLIEST_MSG_STORETIME,
+        &GetEarliestMsgStoretimeRequestHeader {
+            topic: "Off".into(),
+            queue_id: 0,
+        },
+        Bytes::new(),
+    );
+    assert!(
+        earliest
+            .header::<GetEarliestMsgStoretimeResponseHeader>()
+            .unwrap()
+            .timestamp
+            > 0
+    );
+    // A new group starts at 0 while the queue still starts there.
+    let query = QueryConsumerOffsetRequestHeader {
+        consumer_group: "New".into(),
+        topic: "Off".into(),
+        queue_id: 0,
+        set_zero_if_not_found: None,
+    };
+    assert_eq!(
+        c.call(request_code::QUERY_CONSUMER_OFFSET, &query, Bytes::new())
+            .header::<OffsetResponseHeader>()
+            .unwrap()
+            .offset,
+        0
+    );
+    // Tag filtering and pull codes.
+    let reply = c.call(
+        request_code::PULL_MESSAGE,
+        &pull_header("Off", 0, 0, 0, 0, "TagB"),
+        Bytes::new(),
+    );
+    let bodies: Vec<_> = StoredMessage::iter(&reply.body, true)
+        .map(|m| String::from_utf8(m.unwrap().body.to_vec()).unwrap())
+        .collect();
+    assert_eq!(bodies, ["m1", "m3"]);
+    let reply = c.call(
+        request_code::PULL_MESSAGE,
+        &pull_header("Off", 0, 5, 0, 0, "*"),
+        Bytes::new(),
+    );
+    assert_eq!(reply.head.code, response_code::PULL_NOT_FOUND);
+    let reply = c.call(
+        request_code::PULL_MESSAGE,
+        &pull_header("Off", 0, 99, 0, 0, "*"),
+        Bytes::new(),
+    );
+    assert_eq!(reply.head.code, response_code::PULL_OFFSET_MOVED);
+    assert_eq!(
+        reply
+            .header::<PullMessageResponseHeader>()
+            .unwrap()
+            .next_begin_offset,
+        5
+    );
+    // Oversize body, unknown code, bad header.
+    let big = vec![b'x'; 4 * 1024 * 1024 + 1];
+    let reply = c.call(
+        request_code::SEND_MESSAGE_V2,
+        &SendMessageRequestHeaderV2::from(send_header("Off", 0, "")),
+        Bytes::from(big),
+    );
+    assert_eq!(reply.head.code, response_code::MESSAGE_ILLEGAL);
+    assert_eq!(
+        c.call(9999, &EmptyHeader, Bytes::new()).head.code,
+        response_code::REQUEST_CODE_NOT_SUPPORTED
+    );
+    let reply = c.call(request_code::PULL_MESSAGE, &EmptyHeader, Bytes::new());
+    assert_eq!(reply.head.code, response_code::SYSTEM_ERROR);
+    assert!(reply.head.remark.unwrap().contains("consumerGroup"));
+    // Unframeable input closes that connection only.
+    let mut bad = Conn::port(ports.listen);
+    bad.send_raw(&[0, 0, 0, 8, 9, 0, 0, 0, 1, 2, 3, 4]);
+    assert!(bad.closed_by_server());
+    assert_eq!(
+        c.call(
+            request_code::GET_MAX_OFFSET,
+            &GetMaxOffsetRequestHeader {
+                topic: "Off".into(),
+                queue_id: 0,
+                committed: None
+            },
+            Bytes::new()
+        )
+        .head
+        .code,
+        0
+    );
+    broker.stop();
+}
+
+#[test]
+fn auto_create_off_refuses_unknown_topics_with_topic_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("broker.conf");
+    std::fs::write(&conf, "autoCreateTopicEnable=false\n").unwrap();
+    let mut ports = Ports::new(1);
+    let broker = start_broker(
+        &dir.path().join("data"),
+        1,
+        &mut ports,
+        &["--config", conf.to_str().unwrap()],
+    );
+    let mut c = Conn::port(ports.listen);
+    let reply = send(
+        &mut c,
+        request_code::SEND_MESSAGE_V2,
+        "Nope",
+        0,
+        &["x"],
+        "A",
+    );
+    assert_eq!(reply.head.code, response_code::TOPIC_NOT_EXIST);
+    let create = CreateTopicRequestHeader {
+        topic: "Made".into(),
+        default_topic: "TBW102".into(),
+        read_queue_nums: 4,
+        write_queue_nums: 4,
+        perm: PERM_READ | PERM_WRITE,
+        topic_filter_type: "SINGLE_TAG".into(),
+        topic_sys_flag: None,
+        order: false,
+        attributes: None,
+        force: None,
+    };
+    assert_eq!(
+        c.call(request_code::UPDATE_AND_CREATE_TOPIC, &create, Bytes::new())
+            .head
+            .code,
+        0
+    );
+    let reply = send(
+        &mut c,
+        request_code::SEND_MESSAGE_V2,
+        "Made",
+        3,
+        &["y"],
+        "A",
+    );
+    assert_eq!(
+        reply.head.code,
+        response_code::SUCCESS,
+        "{:?}",
+        reply.head.remark
+    );
+    broker.stop();
+}
