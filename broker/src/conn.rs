@@ -16,7 +16,7 @@ use shardmq_protocol::frame::FrameDecoder;
 use tracing::debug;
 
 use crate::handlers;
-use crate::shard::Shard;
+use crate::shard::{Origin, Shard};
 
 /// Requests one connection may have in flight.
 pub const MAX_IN_FLIGHT_PER_CONNECTION: u64 = 1024;
@@ -25,14 +25,16 @@ const READ_CHUNK_BYTES: usize = 64 * 1024;
 
 /// Serves one connection until it closes.
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
-    let peer = stream
+    let reader_peer = stream
         .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+        .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+    let peer = reader_peer.to_string();
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = futures_lite::io::split(stream);
     let (tx, rx) = local_channel::new_bounded::<Command>(MAX_IN_FLIGHT_PER_CONNECTION as usize);
     let tx = Rc::new(tx);
+    let connection = shard.add_connection(tx.clone());
+    let peer_addr = reader_peer;
     let write_task = glommio::spawn_local(async move {
         let mut out = BytesMut::with_capacity(READ_CHUNK_BYTES);
         while let Some(first) = rx.recv().await {
@@ -74,8 +76,14 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
             match Command::decode(frame) {
                 Ok(request) => {
                     let shard = shard.clone();
+                    let origin = Origin {
+                        peer: peer_addr,
+                        shard: shard.id,
+                        connection,
+                        serialize_type,
+                    };
                     glommio::spawn_local(async move {
-                        if let Some(reply) = handlers::route(&shard, request).await {
+                        if let Some(reply) = handlers::route(&shard, origin, request).await {
                             let _ = tx.send(reply).await;
                         }
                         drop(permit);
@@ -100,6 +108,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         }
     };
     debug!(shard = shard.id, %peer, %reason, "connection closed");
+    shard.remove_connection(connection);
     drop(tx);
     let _ = write_task.await;
 }

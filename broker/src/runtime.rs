@@ -231,21 +231,32 @@ async fn run_shard(
                 match msg {
                     ShardMsg::Forward {
                         token,
-                        from,
+                        origin,
                         request,
                     } => {
                         let shard = shard.clone();
                         glommio::spawn_local(async move {
-                            let reply = crate::handlers::handle(&shard, request).await;
+                            let reply = crate::handlers::handle(&shard, origin, request).await;
                             let _ = shard
                                 .mesh
-                                .send_to(from, ShardMsg::Reply { token, reply })
+                                .send_to(origin.shard, ShardMsg::Reply { token, reply })
                                 .await;
                         })
                         .detach();
                     }
                     ShardMsg::Reply { token, reply } => shard.complete(token, reply),
                     ShardMsg::TopicChanged(t) => apply_topic(&shard, t),
+                    ShardMsg::TopicDeleted(t) => {
+                        shard.topics.borrow_mut().remove(&t);
+                    }
+                    ShardMsg::Push {
+                        connection,
+                        command,
+                    } => shard.push(connection, command),
+                    ShardMsg::ConnectionClosed {
+                        shard: from,
+                        connection,
+                    } => crate::handlers::connection_closed(&shard, from, connection),
                 }
             }
         })
@@ -301,9 +312,14 @@ async fn run_shard(
         Vec::new()
     };
     let _ = ready.send(Ok(id));
+    let mut last_expiry = std::time::Instant::now();
     while !stop.load(Ordering::SeqCst) {
         glommio::timer::sleep(Duration::from_millis(50)).await;
         persist(&shard, false);
+        if last_expiry.elapsed() >= crate::handlers::CLIENT_SCAN_EVERY {
+            last_expiry = std::time::Instant::now();
+            crate::handlers::expire_clients(&shard);
+        }
     }
     for task in registration {
         let _ = task.await;

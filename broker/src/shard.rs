@@ -11,8 +11,9 @@ use std::time::Instant;
 
 use futures_channel::oneshot;
 use glommio::channels::channel_mesh::Senders;
+use glommio::channels::local_channel::LocalSender;
 use shardmq_protocol::body::TopicConfig;
-use shardmq_protocol::codes::response_code;
+use shardmq_protocol::codes::{response_code, SerializeType};
 use shardmq_protocol::command::Command;
 use tracing::warn;
 
@@ -20,26 +21,44 @@ use crate::config::BrokerConfig;
 use crate::store::metadata::ConsumerOffsets;
 use crate::store::Store;
 
+/// Where a request came from: the client's address and the connection (shard, id) it
+/// arrived on, so that a reply, a born host or a later notification finds its way back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    pub peer: SocketAddr,
+    pub shard: usize,
+    pub connection: u64,
+    pub serialize_type: SerializeType,
+}
+
 /// Messages between shards. Bounded channels: a full inbox refuses a forward (SYSTEM_BUSY)
 /// rather than wait.
 #[derive(Debug)]
 pub enum ShardMsg {
-    /// A request for something this shard owns, received by shard `from`.
+    /// A request for something this shard owns, received on `origin`'s shard.
     Forward {
         token: u64,
-        from: usize,
+        origin: Origin,
         request: Command,
     },
     /// The reply to a forward (`None`: the request was oneway).
     Reply { token: u64, reply: Option<Command> },
     /// A topic was created or changed: every shard keeps a copy.
     TopicChanged(TopicConfig),
+    /// A topic was deleted.
+    TopicDeleted(String),
+    /// Send a oneway command to a client on connection `connection` of the receiving shard.
+    Push { connection: u64, command: Command },
+    /// A connection of shard `shard` closed: group homes drop its clients.
+    ConnectionClosed { shard: usize, connection: u64 },
 }
 
 /// A consumer client as its heartbeats describe it.
 #[derive(Debug, Clone)]
 pub struct ConsumerClient {
     pub last_seen: Instant,
+    /// The connection its heartbeats arrive on (notifications go back there).
+    pub origin: Origin,
     /// Subscribed topics → subscription expression.
     pub subscriptions: BTreeMap<String, String>,
 }
@@ -78,6 +97,9 @@ pub struct Shard {
     pub groups: RefCell<HashMap<String, BTreeMap<String, ConsumerClient>>>,
     /// Orderly locks of groups whose home this shard is: (group, topic, broker, queue) → holder.
     pub locks: RefCell<HashMap<(String, String, i32), QueueLock>>,
+    /// This shard's open connections: where pushed commands (notifications) go.
+    connections: RefCell<HashMap<u64, Rc<LocalSender<Command>>>>,
+    next_connection: Cell<u64>,
 }
 
 impl Shard {
@@ -104,12 +126,14 @@ impl Shard {
             pull_waiters: RefCell::new(HashMap::new()),
             groups: RefCell::new(HashMap::new()),
             locks: RefCell::new(HashMap::new()),
+            connections: RefCell::new(HashMap::new()),
+            next_connection: Cell::new(1),
         })
     }
 
     /// Sends `request` to shard `owner` and waits for its reply. A full inbox answers
     /// SYSTEM_BUSY at once.
-    pub async fn forward(&self, owner: usize, request: Command) -> Option<Command> {
+    pub async fn forward(&self, owner: usize, origin: Origin, request: Command) -> Option<Command> {
         let token = self.next_token.get();
         self.next_token.set(token + 1);
         let (tx, rx) = oneshot::channel();
@@ -119,7 +143,7 @@ impl Shard {
         self.pending.borrow_mut().insert(token, tx);
         let msg = ShardMsg::Forward {
             token,
-            from: self.id,
+            origin,
             request,
         };
         if self.mesh.try_send_to(owner, msg).is_err() {
@@ -134,6 +158,55 @@ impl Shard {
             });
         }
         rx.await.unwrap_or(None)
+    }
+
+    /// Registers a connection's outgoing queue; returns its id.
+    pub fn add_connection(&self, out: Rc<LocalSender<Command>>) -> u64 {
+        let id = self.next_connection.get();
+        self.next_connection.set(id + 1);
+        self.connections.borrow_mut().insert(id, out);
+        id
+    }
+
+    /// Forgets a closed connection and tells every group home.
+    pub fn remove_connection(&self, connection: u64) {
+        self.connections.borrow_mut().remove(&connection);
+        for peer in 0..self.shards {
+            if peer == self.id {
+                crate::handlers::connection_closed(self, self.id, connection);
+            } else {
+                let _ = self.mesh.try_send_to(
+                    peer,
+                    ShardMsg::ConnectionClosed {
+                        shard: self.id,
+                        connection,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Queues `command` on one of this shard's connections (dropped if it closed or is full).
+    pub fn push(&self, connection: u64, command: Command) {
+        let out = self.connections.borrow().get(&connection).cloned();
+        if let Some(out) = out {
+            let _ = out.try_send(command);
+        }
+    }
+
+    /// Sends `command` to the client connection `origin`, on whichever shard holds it.
+    pub fn push_to(&self, origin: Origin, command: Command) {
+        if origin.shard == self.id {
+            self.push(origin.connection, command);
+        } else {
+            let _ = self.mesh.try_send_to(
+                origin.shard,
+                ShardMsg::Push {
+                    connection: origin.connection,
+                    command,
+                },
+            );
+        }
     }
 
     /// Completes a forward this shard made.

@@ -668,3 +668,81 @@ fn auto_create_off_refuses_unknown_topics_with_topic_not_exist() {
     );
     broker.stop();
 }
+
+fn heartbeat(conn: &mut Conn, client_id: &str, group: &str) -> Vec<Command> {
+    use shardmq_protocol::body::{ConsumerData, HeartbeatData, SubscriptionData};
+    let hb = HeartbeatData {
+        client_id: client_id.into(),
+        consumer_data_set: vec![ConsumerData {
+            group_name: group.into(),
+            subscription_data_set: vec![SubscriptionData {
+                topic: "T".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let opaque = conn.send(request_code::HEART_BEAT, &EmptyHeader, hb.encode());
+    // Frames until the heartbeat's reply; notifications may come first.
+    let mut others = Vec::new();
+    loop {
+        let frame = conn.read().expect("frame");
+        if frame.head.is_response() && frame.head.opaque == opaque {
+            assert_eq!(frame.head.code, response_code::SUCCESS);
+            return others;
+        }
+        others.push(frame);
+    }
+}
+
+fn is_notify(c: &Command, group: &str) -> bool {
+    c.head.code == request_code::NOTIFY_CONSUMER_IDS_CHANGED
+        && c.head.is_oneway()
+        && c.header::<NotifyConsumerIdsChangedRequestHeader>()
+            .is_ok_and(|h| &*h.consumer_group == group)
+}
+
+#[test]
+fn group_members_are_told_when_membership_changes_across_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ports = Ports::new(2);
+    let broker = start_broker(dir.path(), 2, &mut ports, &[]);
+    // Two consumers of one group on connections held by different shards.
+    let mut a = Conn::port(ports.shard_base);
+    let mut b = Conn::port(ports.shard_base + 1);
+    heartbeat(&mut a, "client-a", "G1");
+    let seen_by_b = heartbeat(&mut b, "client-b", "G1");
+    assert!(seen_by_b.iter().all(|c| is_notify(c, "G1")));
+    let notify = a.read().expect("client-a is notified");
+    assert!(is_notify(&notify, "G1"), "{:?}", notify.head);
+    let list = a.call(
+        request_code::GET_CONSUMER_LIST_BY_GROUP,
+        &GetConsumerListByGroupRequestHeader {
+            consumer_group: "G1".into(),
+        },
+        Bytes::new(),
+    );
+    let ids = shardmq_protocol::body::ConsumerIdList::decode(&list.body)
+        .unwrap()
+        .consumer_id_list;
+    assert_eq!(ids, ["client-a", "client-b"]);
+    // A repeated heartbeat changes nothing and notifies nobody.
+    assert!(heartbeat(&mut b, "client-b", "G1").is_empty());
+    // client-b's connection closes: client-a is told, and the list shrinks.
+    drop(b);
+    let notify = a.read().expect("client-a is notified again");
+    assert!(is_notify(&notify, "G1"));
+    let list = a.call(
+        request_code::GET_CONSUMER_LIST_BY_GROUP,
+        &GetConsumerListByGroupRequestHeader {
+            consumer_group: "G1".into(),
+        },
+        Bytes::new(),
+    );
+    let ids = shardmq_protocol::body::ConsumerIdList::decode(&list.body)
+        .unwrap()
+        .consumer_id_list;
+    assert_eq!(ids, ["client-a"]);
+    broker.stop();
+}

@@ -1,22 +1,31 @@
 //! Client requests kept by a consumer group's home shard: HEART_BEAT (34), UNREGISTER_CLIENT
-//! (35), GET_CONSUMER_LIST_BY_GROUP (38), LOCK_BATCH_MQ (41), UNLOCK_BATCH_MQ (42).
+//! (35), GET_CONSUMER_LIST_BY_GROUP (38), LOCK_BATCH_MQ (41), UNLOCK_BATCH_MQ (42); and the
+//! consumer rebalance signal: when a group's members change (a new client, an unregister, a
+//! closed connection, 120 s without a heartbeat), every member gets a oneway
+//! NOTIFY_CONSUMER_IDS_CHANGED (40) on its own connection, whichever shard holds it.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use shardmq_protocol::body::{
     ConsumerIdList, HeartbeatData, JsonBody, LockBatchRequestBody, LockBatchResponseBody,
 };
-use shardmq_protocol::codes::{request_code, response_code};
-use shardmq_protocol::command::Command;
+use shardmq_protocol::codes::{request_code, response_code, FLAG_ONEWAY};
+use shardmq_protocol::command::{Command, Head};
 use shardmq_protocol::header::{
-    GetConsumerListByGroupRequestHeader, UnregisterClientRequestHeader,
+    GetConsumerListByGroupRequestHeader, NotifyConsumerIdsChangedRequestHeader,
+    UnregisterClientRequestHeader,
 };
 
 use super::{error, ok};
-use crate::shard::{ConsumerClient, QueueLock, Shard, LOCK_MAX_LIVE_MS};
+use crate::shard::{ConsumerClient, Origin, QueueLock, Shard, LOCK_MAX_LIVE_MS};
+
+/// A client silent this long is dropped from its groups (RocketMQ's channel expiry).
+pub const CLIENT_EXPIRY: Duration = Duration::from_secs(120);
+/// How often group homes look for expired clients.
+pub const CLIENT_SCAN_EVERY: Duration = Duration::from_secs(10);
 
 /// The consumer group a heartbeat or lock request is about (its home shard handles it).
 pub fn group_of_body(request: &Command) -> Option<String> {
@@ -31,17 +40,20 @@ pub fn group_of_body(request: &Command) -> Option<String> {
     }
 }
 
-pub fn handle(shard: &Rc<Shard>, request: &Command) -> Command {
+pub fn handle(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Command {
     match request.head.code {
-        request_code::HEART_BEAT => heartbeat(shard, request),
+        request_code::HEART_BEAT => heartbeat(shard, origin, request),
         request_code::UNREGISTER_CLIENT => {
             match request.header::<UnregisterClientRequestHeader>() {
                 Ok(h) => {
                     if let Some(group) = &h.consumer_group {
-                        if let Some(members) =
-                            shard.groups.borrow_mut().get_mut(group.as_ref() as &str)
-                        {
-                            members.remove(h.client_id.as_ref() as &str);
+                        let removed = shard
+                            .groups
+                            .borrow_mut()
+                            .get_mut(group.as_ref() as &str)
+                            .and_then(|members| members.remove(h.client_id.as_ref() as &str));
+                        if removed.is_some() {
+                            notify_group(shard, group);
                         }
                     }
                     ok(request, Bytes::new())
@@ -78,31 +90,90 @@ pub fn handle(shard: &Rc<Shard>, request: &Command) -> Command {
     }
 }
 
-fn heartbeat(shard: &Shard, request: &Command) -> Command {
+fn heartbeat(shard: &Shard, origin: Origin, request: &Command) -> Command {
     let hb = match HeartbeatData::decode(&request.body) {
         Ok(hb) => hb,
         Err(e) => return error(request, response_code::SYSTEM_ERROR, e.to_string()),
     };
     let now = Instant::now();
-    let mut groups = shard.groups.borrow_mut();
-    for consumer in &hb.consumer_data_set {
-        let subscriptions: BTreeMap<String, String> = consumer
-            .subscription_data_set
-            .iter()
-            .map(|s| (s.topic.clone(), s.sub_string.clone()))
-            .collect();
-        groups
-            .entry(consumer.group_name.clone())
-            .or_default()
-            .insert(
-                hb.client_id.clone(),
-                ConsumerClient {
-                    last_seen: now,
-                    subscriptions,
-                },
-            );
+    let mut changed = Vec::new();
+    {
+        let mut groups = shard.groups.borrow_mut();
+        for consumer in &hb.consumer_data_set {
+            let subscriptions: BTreeMap<String, String> = consumer
+                .subscription_data_set
+                .iter()
+                .map(|s| (s.topic.clone(), s.sub_string.clone()))
+                .collect();
+            let members = groups.entry(consumer.group_name.clone()).or_default();
+            let client = ConsumerClient {
+                last_seen: now,
+                origin,
+                subscriptions,
+            };
+            if members.insert(hb.client_id.clone(), client).is_none() {
+                changed.push(consumer.group_name.clone());
+            }
+        }
+    }
+    for group in changed {
+        notify_group(shard, &group);
     }
     ok(request, Bytes::new())
+}
+
+/// Tells every member of `group` that its membership changed.
+fn notify_group(shard: &Shard, group: &str) {
+    let members: Vec<Origin> = shard
+        .groups
+        .borrow()
+        .get(group)
+        .map(|m| m.values().map(|c| c.origin).collect())
+        .unwrap_or_default();
+    for origin in members {
+        let mut head = Head::request(request_code::NOTIFY_CONSUMER_IDS_CHANGED, 0);
+        head.flag = FLAG_ONEWAY;
+        let header = NotifyConsumerIdsChangedRequestHeader {
+            consumer_group: group.into(),
+        };
+        shard.push_to(
+            origin,
+            Command::new(head, origin.serialize_type, &header, Bytes::new()),
+        );
+    }
+}
+
+/// Drops the clients of a closed connection from the groups whose home this shard is.
+pub fn connection_closed(shard: &Shard, from_shard: usize, connection: u64) {
+    let changed = remove_clients(shard, |c| {
+        c.origin.shard == from_shard && c.origin.connection == connection
+    });
+    for group in changed {
+        notify_group(shard, &group);
+    }
+}
+
+/// Drops clients silent for longer than [`CLIENT_EXPIRY`].
+pub fn expire_clients(shard: &Shard) {
+    let now = Instant::now();
+    let changed = remove_clients(shard, |c| now.duration_since(c.last_seen) > CLIENT_EXPIRY);
+    for group in changed {
+        notify_group(shard, &group);
+    }
+}
+
+fn remove_clients(shard: &Shard, doomed: impl Fn(&ConsumerClient) -> bool) -> Vec<String> {
+    let mut changed = Vec::new();
+    let mut groups = shard.groups.borrow_mut();
+    for (group, members) in groups.iter_mut() {
+        let before = members.len();
+        members.retain(|_, c| !doomed(c));
+        if members.len() != before {
+            changed.push(group.clone());
+        }
+    }
+    groups.retain(|_, m| !m.is_empty());
+    changed
 }
 
 fn lock(shard: &Shard, request: &Command, take: bool) -> Command {

@@ -11,7 +11,7 @@ use shardmq_protocol::header::EmptyHeader;
 use shardmq_protocol::ByteString;
 
 use crate::routing::{group_home, shard_of};
-use crate::shard::Shard;
+use crate::shard::{Origin, Shard};
 
 mod client;
 mod offset;
@@ -19,6 +19,7 @@ mod pull;
 mod send;
 mod topic;
 
+pub use client::{connection_closed, expire_clients, CLIENT_SCAN_EVERY};
 pub use topic::{apply_topic, default_topic_config, DEFAULT_TOPIC};
 
 /// A reply with a typed header, in the request's encoding.
@@ -96,15 +97,15 @@ fn owner(shard: &Shard, request: &Command) -> Option<usize> {
 }
 
 /// Handles `request` here or on the shard that owns it. `None` for oneway requests.
-pub async fn route(shard: &Rc<Shard>, request: Command) -> Option<Command> {
+pub async fn route(shard: &Rc<Shard>, origin: Origin, request: Command) -> Option<Command> {
     match owner(shard, &request) {
-        Some(other) if other != shard.id => shard.forward(other, request).await,
-        _ => handle(shard, request).await,
+        Some(other) if other != shard.id => shard.forward(other, origin, request).await,
+        _ => handle(shard, origin, request).await,
     }
 }
 
 /// Handles a request on this shard (which owns what it touches).
-pub async fn handle(shard: &Rc<Shard>, request: Command) -> Option<Command> {
+pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: Command) -> Option<Command> {
     if request.head.is_response() {
         return None;
     }
@@ -112,7 +113,7 @@ pub async fn handle(shard: &Rc<Shard>, request: Command) -> Option<Command> {
     let reply = match request.head.code {
         request_code::SEND_MESSAGE
         | request_code::SEND_MESSAGE_V2
-        | request_code::SEND_BATCH_MESSAGE => send::handle(shard, &request).await,
+        | request_code::SEND_BATCH_MESSAGE => send::handle(shard, origin, &request).await,
         request_code::PULL_MESSAGE => pull::handle(shard, &request).await,
         request_code::QUERY_CONSUMER_OFFSET
         | request_code::UPDATE_CONSUMER_OFFSET
@@ -125,7 +126,7 @@ pub async fn handle(shard: &Rc<Shard>, request: Command) -> Option<Command> {
         | request_code::UNREGISTER_CLIENT
         | request_code::GET_CONSUMER_LIST_BY_GROUP
         | request_code::LOCK_BATCH_MQ
-        | request_code::UNLOCK_BATCH_MQ => client::handle(shard, &request),
+        | request_code::UNLOCK_BATCH_MQ => client::handle(shard, origin, &request),
         request_code::UPDATE_AND_CREATE_TOPIC
         | request_code::DELETE_TOPIC_IN_BROKER
         | request_code::GET_ALL_TOPIC_CONFIG => topic::handle(shard, &request).await,

@@ -16,7 +16,7 @@ use shardmq_protocol::ByteString;
 
 use super::topic::{effective_queue_id, topic_or_create};
 use super::{error, reply};
-use crate::shard::Shard;
+use crate::shard::{Origin, Shard};
 use crate::store::{AppendRequest, AppendResult, StoreError};
 
 fn store_error(request: &Command, e: &StoreError) -> Command {
@@ -27,7 +27,7 @@ fn store_error(request: &Command, e: &StoreError) -> Command {
     error(request, code, format!("store: {e}"))
 }
 
-pub async fn handle(shard: &Rc<Shard>, request: &Command) -> Command {
+pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Command {
     let header: SendMessageRequestHeader = match request.head.code {
         request_code::SEND_MESSAGE => match request.header::<SendMessageRequestHeader>() {
             Ok(h) => h,
@@ -68,7 +68,7 @@ pub async fn handle(shard: &Rc<Shard>, request: &Command) -> Command {
         );
     }
     let queue_id = effective_queue_id(shard, &header.topic, header.queue_id);
-    let born_host: SocketAddr = SocketAddr::from(([0, 0, 0, 0], 0));
+    let born_host: SocketAddr = origin.peer;
     let base = AppendRequest {
         topic: header.topic.clone(),
         queue_id,

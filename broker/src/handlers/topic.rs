@@ -125,6 +125,11 @@ pub async fn handle(shard: &Rc<Shard>, request: &Command) -> Command {
                 Err(e) => return error(request, response_code::SYSTEM_ERROR, e.to_string()),
             };
             shard.topics.borrow_mut().remove(h.topic.as_ref() as &str);
+            for peer in (0..shard.shards).filter(|p| *p != shard.id) {
+                let _ = shard
+                    .mesh
+                    .try_send_to(peer, ShardMsg::TopicDeleted(h.topic.to_string()));
+            }
             ok(request, Bytes::new())
         }
         request_code::GET_ALL_TOPIC_CONFIG => {
