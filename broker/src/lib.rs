@@ -8,6 +8,7 @@
 pub mod config;
 pub mod conn;
 pub mod handlers;
+pub mod moves;
 pub mod registration;
 pub mod routing;
 pub mod runtime;

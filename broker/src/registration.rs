@@ -114,9 +114,14 @@ pub async fn keep_registered(shard: Rc<Shard>, namesrv: SocketAddr, stopped: imp
                 Err(e) => warn!(%namesrv, "cannot reach the name server: {e}"),
             }
         }
+        // Counted when the body is built (no await in between), so that a topic created while
+        // the registration is in flight triggers the next one.
+        let mut topics_then = shard.topics.borrow().len();
         if let Some(s) = stream.as_mut() {
             opaque += 1;
-            match call(s, &register_request(&shard, opaque)).await {
+            let request = register_request(&shard, opaque);
+            topics_then = shard.topics.borrow().len();
+            match call(s, &request).await {
                 Ok(reply) if reply.head.code == response_code::SUCCESS => {
                     if !announced {
                         info!(%namesrv, addr = %shard.store_addr, "registered with the name server");
@@ -133,7 +138,6 @@ pub async fn keep_registered(shard: Rc<Shard>, namesrv: SocketAddr, stopped: imp
             }
         }
         // Re-register every 30 s, sooner when the topic table changes.
-        let topics_then = shard.topics.borrow().len();
         let mut waited = Duration::ZERO;
         while waited < REGISTER_EVERY && !stopped() && shard.topics.borrow().len() == topics_then {
             glommio::timer::sleep(Duration::from_millis(100)).await;

@@ -27,6 +27,8 @@ use crate::store::{FlushMode, Store, StoreConfig};
 pub const MESH_CHANNEL_DEPTH: usize = 1024;
 /// Registered I/O memory per shard executor (glommio locks it; see tuning/README.md).
 pub const SHARD_IO_MEMORY_BYTES: usize = 512 * 1024;
+/// Where shard 0 keeps the queue moves (beside topics.json).
+pub const MOVES_FILE: &str = "queue-moves.json";
 /// How often dirty consumer offsets are written.
 const PERSIST_EVERY: Duration = Duration::from_secs(5);
 
@@ -216,6 +218,24 @@ async fn run_shard(
     for t in topics.map(|t| t.table).unwrap_or_default().into_values() {
         apply_topic(&shard, t);
     }
+    let moves: Option<crate::moves::QueueMoves> =
+        metadata::read_json(&config.data_dir.join(MOVES_FILE))
+            .map_err(|e| format!("shard {id}: {e}"))?;
+    if let Some(mut moves) = moves {
+        moves.reindex();
+        for m in moves.moves_to(id) {
+            shard
+                .store
+                .start_queue_at(&m.topic, m.queue_id, m.boundary)
+                .map_err(|e| {
+                    format!(
+                        "shard {id}: restoring moved queue {}:{}: {e}",
+                        m.topic, m.queue_id
+                    )
+                })?;
+        }
+        *shard.moves.borrow_mut() = moves;
+    }
     let weak = Rc::downgrade(&shard);
     shard
         .store
@@ -253,6 +273,10 @@ async fn run_shard(
                         connection,
                         command,
                     } => shard.push(connection, command),
+                    ShardMsg::QueueMoved {
+                        queue_move,
+                        offsets,
+                    } => crate::handlers::apply_move(&shard, queue_move, offsets),
                     ShardMsg::ConnectionClosed {
                         shard: from,
                         connection,
@@ -361,6 +385,12 @@ fn persist(shard: &Shard, force: bool) {
         }
     }
     if shard.id == 0 {
+        let moves = shard.moves.borrow();
+        if moves.version > 0 {
+            if let Err(e) = metadata::write_json(&shard.config.data_dir.join(MOVES_FILE), &*moves) {
+                warn!("saving queue moves: {e}");
+            }
+        }
         let table = TopicConfigs {
             table: shard.topics.borrow().clone(),
             ..Default::default()

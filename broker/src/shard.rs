@@ -18,6 +18,7 @@ use shardmq_protocol::command::Command;
 use tracing::warn;
 
 use crate::config::BrokerConfig;
+use crate::moves::{QueueMove, QueueMoves};
 use crate::store::metadata::ConsumerOffsets;
 use crate::store::Store;
 
@@ -47,6 +48,11 @@ pub enum ShardMsg {
     TopicChanged(TopicConfig),
     /// A topic was deleted.
     TopicDeleted(String),
+    /// A queue moved to another shard; the consumer offsets committed for it go along.
+    QueueMoved {
+        queue_move: QueueMove,
+        offsets: Vec<(String, i64)>,
+    },
     /// Send a oneway command to a client on connection `connection` of the receiving shard.
     Push { connection: u64, command: Command },
     /// A connection of shard `shard` closed: group homes drop its clients.
@@ -97,6 +103,8 @@ pub struct Shard {
     pub groups: RefCell<HashMap<String, BTreeMap<String, ConsumerClient>>>,
     /// Orderly locks of groups whose home this shard is: (group, topic, broker, queue) → holder.
     pub locks: RefCell<HashMap<(String, String, i32), QueueLock>>,
+    /// Queues moved between shards (every shard keeps a copy).
+    pub moves: RefCell<QueueMoves>,
     /// This shard's open connections: where pushed commands (notifications) go.
     connections: RefCell<HashMap<u64, Rc<LocalSender<Command>>>>,
     next_connection: Cell<u64>,
@@ -126,6 +134,7 @@ impl Shard {
             pull_waiters: RefCell::new(HashMap::new()),
             groups: RefCell::new(HashMap::new()),
             locks: RefCell::new(HashMap::new()),
+            moves: RefCell::new(QueueMoves::default()),
             connections: RefCell::new(HashMap::new()),
             next_connection: Cell::new(1),
         })

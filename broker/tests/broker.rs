@@ -746,3 +746,160 @@ fn group_members_are_told_when_membership_changes_across_shards() {
     assert_eq!(ids, ["client-a"]);
     broker.stop();
 }
+
+fn pull_all(c: &mut Conn, topic: &str, q: i32, mut offset: i64) -> (Vec<StoredMessage>, i64) {
+    let mut all = Vec::new();
+    loop {
+        let (reply, messages) = pull(c, topic, q, offset);
+        if messages.is_empty() {
+            return (all, offset);
+        }
+        offset = reply
+            .header::<PullMessageResponseHeader>()
+            .unwrap()
+            .next_begin_offset;
+        all.extend(messages);
+    }
+}
+
+fn send_retrying(c: &mut Conn, topic: &str, q: i32, body: &str) -> Command {
+    // A send racing a move may be refused with SYSTEM_BUSY: clients retry.
+    for _ in 0..20 {
+        let r = send(c, request_code::SEND_MESSAGE_V2, topic, q, &[body], "A");
+        if r.head.code != response_code::SYSTEM_BUSY {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("still busy");
+}
+
+#[test]
+fn a_queue_moved_between_shards_keeps_its_whole_history_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ports = Ports::new(2);
+    let topic = "Moving";
+    let q = 2;
+    let from = shard_of(topic, q, 2);
+    let to = 1 - from;
+    {
+        let broker = start_broker(dir.path(), 2, &mut ports, &[]);
+        let mut c = Conn::port(ports.listen);
+        for i in 0..10 {
+            assert_eq!(
+                send_retrying(&mut c, topic, q, &format!("before-{i}"))
+                    .head
+                    .code,
+                0
+            );
+        }
+        let update = UpdateConsumerOffsetRequestHeader {
+            consumer_group: "CG".into(),
+            topic: topic.into(),
+            queue_id: q,
+            commit_offset: 4,
+        };
+        assert_eq!(
+            c.call(request_code::UPDATE_CONSUMER_OFFSET, &update, Bytes::new())
+                .head
+                .code,
+            0
+        );
+        let mv = MoveQueueRequestHeader {
+            topic: topic.into(),
+            queue_id: q,
+            to_shard: to as i32,
+        };
+        let reply = c.call(request_code::SHARDMQ_MOVE_QUEUE, &mv, Bytes::new());
+        assert_eq!(
+            reply.head.code,
+            response_code::SUCCESS,
+            "{:?}",
+            reply.head.remark
+        );
+        for i in 0..10 {
+            let r = send_retrying(&mut c, topic, q, &format!("after-{i}"));
+            assert_eq!(r.head.code, 0, "{:?}", r.head.remark);
+            assert_eq!(
+                r.header::<SendMessageResponseHeader>()
+                    .unwrap()
+                    .queue_offset,
+                10 + i as i64,
+                "numbering continues"
+            );
+        }
+        check_moved_queue(&mut c, topic, q, from, to);
+        broker.stop();
+    }
+    // The move survives a restart.
+    let broker = start_broker(dir.path(), 2, &mut ports, &[]);
+    let mut c = Conn::port(ports.listen);
+    check_moved_queue(&mut c, topic, q, from, to);
+    let r = send_retrying(&mut c, topic, q, "after-restart");
+    assert_eq!(
+        r.header::<SendMessageResponseHeader>()
+            .unwrap()
+            .queue_offset,
+        20
+    );
+    broker.stop();
+}
+
+fn check_moved_queue(c: &mut Conn, topic: &str, q: i32, from: usize, to: usize) {
+    let (messages, next) = pull_all(c, topic, q, 0);
+    let bodies: Vec<_> = messages
+        .iter()
+        .map(|m| String::from_utf8(m.body.to_vec()).unwrap())
+        .collect();
+    let want: Vec<_> = (0..10)
+        .map(|i| format!("before-{i}"))
+        .chain((0..10).map(|i| format!("after-{i}")))
+        .collect();
+    assert_eq!(
+        &bodies[..20],
+        &want[..],
+        "history then new messages, in order"
+    );
+    assert!(next >= 20);
+    for (i, m) in messages.iter().take(20).enumerate() {
+        let shard =
+            shardmq_broker::store::Position::from_raw(m.physical_offset as u64).shard() as usize;
+        assert_eq!(
+            shard,
+            if i < 10 { from } else { to },
+            "message {i} stays where it was written"
+        );
+        assert_eq!(m.queue_offset, i as i64);
+    }
+    let min = c.call(
+        request_code::GET_MIN_OFFSET,
+        &GetMinOffsetRequestHeader {
+            topic: topic.into(),
+            queue_id: q,
+        },
+        Bytes::new(),
+    );
+    assert_eq!(min.header::<OffsetResponseHeader>().unwrap().offset, 0);
+    let max = c.call(
+        request_code::GET_MAX_OFFSET,
+        &GetMaxOffsetRequestHeader {
+            topic: topic.into(),
+            queue_id: q,
+            committed: None,
+        },
+        Bytes::new(),
+    );
+    assert!(max.header::<OffsetResponseHeader>().unwrap().offset >= 20);
+    let query = QueryConsumerOffsetRequestHeader {
+        consumer_group: "CG".into(),
+        topic: topic.into(),
+        queue_id: q,
+        set_zero_if_not_found: None,
+    };
+    let offset = c.call(request_code::QUERY_CONSUMER_OFFSET, &query, Bytes::new());
+    assert_eq!(
+        offset.header::<OffsetResponseHeader>().unwrap().offset,
+        4,
+        "the committed offset moved with the queue"
+    );
+}

@@ -58,6 +58,8 @@ code_table! {
         GET_CONSUMER_RUNNING_INFO = 307,
         SEND_MESSAGE_V2 = 310,
         SEND_BATCH_MESSAGE = 320,
+        /// ShardMQ extension: move a queue to another shard of the same broker.
+        SHARDMQ_MOVE_QUEUE = 9101,
     }
 }
 

@@ -259,6 +259,7 @@ header_round_trips! {
     unregister_broker_header_round_trips: UnregisterBrokerRequestHeader,
     route_request_header_round_trips: GetRouteInfoRequestHeader,
     delete_topic_namesrv_header_round_trips: DeleteTopicFromNamesrvRequestHeader,
+    move_queue_header_round_trips: MoveQueueRequestHeader,
 }
 
 fn stored_message() -> impl Strategy<Value = StoredMessage> {

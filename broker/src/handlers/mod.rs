@@ -10,7 +10,7 @@ use shardmq_protocol::ext::WriteFields;
 use shardmq_protocol::header::EmptyHeader;
 use shardmq_protocol::ByteString;
 
-use crate::routing::{group_home, shard_of};
+use crate::routing::group_home;
 use crate::shard::{Origin, Shard};
 
 mod client;
@@ -20,7 +20,7 @@ mod send;
 mod topic;
 
 pub use client::{connection_closed, expire_clients, CLIENT_SCAN_EVERY};
-pub use topic::{apply_topic, default_topic_config, DEFAULT_TOPIC};
+pub use topic::{apply_move, apply_topic, default_topic_config, DEFAULT_TOPIC};
 
 /// A reply with a typed header, in the request's encoding.
 pub fn reply<H: WriteFields>(
@@ -65,22 +65,33 @@ pub fn ok(request: &Command, body: Bytes) -> Command {
 /// the shard whose log holds its message. `None`: any shard (this one).
 fn owner(shard: &Shard, request: &Command) -> Option<usize> {
     let ext = &request.ext;
-    let queue = |topic_key: &str, queue_key: &str| -> Option<usize> {
+    let moves = shard.moves.borrow();
+    let queue_of = |topic_key: &str, queue_key: &str| -> Option<(&str, i32)> {
         let topic = ext.get(topic_key)?;
         let queue_id: i32 = ext.get(queue_key)?.parse().ok()?;
-        let queue_id = topic::effective_queue_id(shard, topic, queue_id);
-        Some(shard_of(topic, queue_id, shard.shards))
+        Some((topic, topic::effective_queue_id(shard, topic, queue_id)))
     };
+    let owner_of = |(topic, q): (&str, i32)| moves.owner(topic, q, shard.shards);
     match request.head.code {
-        request_code::SEND_MESSAGE => queue("topic", "queueId"),
-        request_code::SEND_MESSAGE_V2 | request_code::SEND_BATCH_MESSAGE => queue("b", "e"),
-        request_code::PULL_MESSAGE
-        | request_code::QUERY_CONSUMER_OFFSET
+        request_code::SEND_MESSAGE => queue_of("topic", "queueId").map(owner_of),
+        request_code::SEND_MESSAGE_V2 | request_code::SEND_BATCH_MESSAGE => {
+            queue_of("b", "e").map(owner_of)
+        }
+        // A read goes to the shard holding that offset: history stays where it was written.
+        request_code::PULL_MESSAGE => {
+            let (topic, q) = queue_of("topic", "queueId")?;
+            let offset: i64 = ext.get("queueOffset")?.parse().ok()?;
+            Some(moves.holder(topic, q, offset.max(0) as u64, shard.shards))
+        }
+        request_code::GET_MIN_OFFSET | request_code::GET_EARLIEST_MSG_STORETIME => {
+            let (topic, q) = queue_of("topic", "queueId")?;
+            Some(moves.first_holder(topic, q, shard.shards))
+        }
+        request_code::QUERY_CONSUMER_OFFSET
         | request_code::UPDATE_CONSUMER_OFFSET
         | request_code::SEARCH_OFFSET_BY_TIMESTAMP
         | request_code::GET_MAX_OFFSET
-        | request_code::GET_MIN_OFFSET
-        | request_code::GET_EARLIEST_MSG_STORETIME => queue("topic", "queueId"),
+        | request_code::SHARDMQ_MOVE_QUEUE => queue_of("topic", "queueId").map(owner_of),
         request_code::VIEW_MESSAGE_BY_ID => {
             let offset: i64 = ext.get("offset")?.parse().ok()?;
             let owner = crate::store::Position::from_raw(offset as u64).shard() as usize;
@@ -110,6 +121,19 @@ pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: Command) -> Opti
         return None;
     }
     let oneway = request.head.is_oneway();
+    // The owner re-checks on arrival: a forwarded request for a queue that has just moved
+    // is refused (the client retries and reaches the new owner) rather than bounced on.
+    if origin.shard != shard.id {
+        if let Some(owner) = owner(shard, &request).filter(|o| *o != shard.id) {
+            return (!oneway).then(|| {
+                error(
+                    &request,
+                    response_code::SYSTEM_BUSY,
+                    format!("the queue moved to shard {owner}; retry"),
+                )
+            });
+        }
+    }
     let reply = match request.head.code {
         request_code::SEND_MESSAGE
         | request_code::SEND_MESSAGE_V2
@@ -127,6 +151,7 @@ pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: Command) -> Opti
         | request_code::GET_CONSUMER_LIST_BY_GROUP
         | request_code::LOCK_BATCH_MQ
         | request_code::UNLOCK_BATCH_MQ => client::handle(shard, origin, &request),
+        request_code::SHARDMQ_MOVE_QUEUE => topic::move_queue(shard, &request).await,
         request_code::UPDATE_AND_CREATE_TOPIC
         | request_code::DELETE_TOPIC_IN_BROKER
         | request_code::GET_ALL_TOPIC_CONFIG => topic::handle(shard, &request).await,

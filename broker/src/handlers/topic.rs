@@ -9,10 +9,12 @@ use shardmq_protocol::body::TopicConfig;
 use shardmq_protocol::codes::{request_code, response_code};
 use shardmq_protocol::command::Command;
 use shardmq_protocol::header::{
-    CreateTopicRequestHeader, DeleteTopicRequestHeader, PERM_READ, PERM_WRITE,
+    CreateTopicRequestHeader, DeleteTopicRequestHeader, MoveQueueRequestHeader, PERM_READ,
+    PERM_WRITE,
 };
 
 use super::{error, ok};
+use crate::moves::QueueMove;
 use crate::shard::{Shard, ShardMsg};
 
 /// RocketMQ's default topic: clients send to it when a topic has no route yet.
@@ -145,5 +147,99 @@ pub async fn handle(shard: &Rc<Shard>, request: &Command) -> Command {
             response_code::REQUEST_CODE_NOT_SUPPORTED,
             format!("request code {code} is not a topic request"),
         ),
+    }
+}
+
+/// SHARDMQ_MOVE_QUEUE on the queue's current owner: new messages go to `toShard` from the
+/// queue's next offset on; what is stored here stays here and stays readable; committed
+/// consumer offsets go along.
+pub async fn move_queue(shard: &Rc<Shard>, request: &Command) -> Command {
+    let h: MoveQueueRequestHeader = match request.header() {
+        Ok(h) => h,
+        Err(e) => return error(request, response_code::SYSTEM_ERROR, e.to_string()),
+    };
+    let to = match usize::try_from(h.to_shard)
+        .ok()
+        .filter(|t| *t < shard.shards)
+    {
+        Some(t) => t,
+        None => {
+            return error(
+                request,
+                response_code::SYSTEM_ERROR,
+                format!(
+                    "toShard {} is not a shard of this broker (0..{})",
+                    h.to_shard, shard.shards
+                ),
+            )
+        }
+    };
+    if topic_or_create(shard, &h.topic).is_none() {
+        return error(
+            request,
+            response_code::TOPIC_NOT_EXIST,
+            format!("topic[{}] not exist", h.topic),
+        );
+    }
+    if to == shard.id {
+        return ok(request, Bytes::new());
+    }
+    // From here on, sends for the queue that reach this shard are refused (SYSTEM_BUSY).
+    let boundary = shard.store.next_offset(&h.topic, h.queue_id);
+    let queue_move = {
+        let mut moves = shard.moves.borrow_mut();
+        let m = QueueMove {
+            topic: h.topic.to_string(),
+            queue_id: h.queue_id,
+            from_shard: shard.id as u16,
+            to_shard: to as u16,
+            boundary,
+            version: moves.version + 1,
+        };
+        moves.apply(m.clone());
+        m
+    };
+    // Everything appended before the move must be durable (and so readable) here.
+    let end = shard.store.commit_log().append_end();
+    if let Err(e) = shard.store.wait_durable(end).await {
+        return error(
+            request,
+            response_code::SERVICE_NOT_AVAILABLE,
+            format!("store: {e}"),
+        );
+    }
+    let offsets = shard.offsets.borrow().queue_offsets(&h.topic, h.queue_id);
+    for peer in (0..shard.shards).filter(|p| *p != shard.id) {
+        let msg = ShardMsg::QueueMoved {
+            queue_move: queue_move.clone(),
+            offsets: offsets.clone(),
+        };
+        if shard.mesh.send_to(peer, msg).await.is_err() {
+            return error(
+                request,
+                response_code::SYSTEM_ERROR,
+                format!("shard {peer} is gone"),
+            );
+        }
+    }
+    ok(request, Bytes::new())
+}
+
+/// Applies a move announced by another shard; the new owner continues the queue's numbering.
+pub fn apply_move(shard: &Shard, queue_move: QueueMove, offsets: Vec<(String, i64)>) {
+    let to_me = queue_move.to_shard as usize == shard.id;
+    let (topic, queue_id, boundary) = (
+        queue_move.topic.clone(),
+        queue_move.queue_id,
+        queue_move.boundary,
+    );
+    if !shard.moves.borrow_mut().apply(queue_move) || !to_me {
+        return;
+    }
+    if let Err(e) = shard.store.start_queue_at(&topic, queue_id, boundary) {
+        tracing::warn!(shard = shard.id, %topic, queue_id, "taking over a moved queue: {e}");
+    }
+    for (group, offset) in offsets {
+        super::offset::commit(shard, &topic, &group, queue_id, offset);
     }
 }

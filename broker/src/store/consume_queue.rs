@@ -177,6 +177,22 @@ impl ConsumeQueue {
         Ok(cq)
     }
 
+    /// Makes an empty queue start at `offset` (a queue that moved here from another shard
+    /// continues the numbering its history there ended at). Refused once it has entries.
+    pub fn start_at(&mut self, offset: u64) -> StoreResult<()> {
+        if self.max_offset > self.min_offset {
+            return Err(StoreError::Invalid(format!(
+                "consume queue {} already holds offsets {}..{}",
+                self.dir.display(),
+                self.min_offset,
+                self.max_offset
+            )));
+        }
+        self.min_offset = offset;
+        self.max_offset = offset;
+        Ok(())
+    }
+
     /// First readable queue offset.
     pub fn min_offset(&self) -> u64 {
         self.min_offset
@@ -201,7 +217,7 @@ impl ConsumeQueue {
     /// Writes the entry for `offset`, which must be the next one (or an earlier one being
     /// rewritten in recovery). Later offsets are refused.
     pub fn put(&mut self, offset: u64, entry: CqEntry) -> StoreResult<()> {
-        if offset > self.max_offset {
+        if offset > self.max_offset || offset < self.min_offset {
             return Err(StoreError::Invalid(format!(
                 "consume queue {}: entry {offset} would leave a gap after {}",
                 self.dir.display(),
@@ -220,9 +236,6 @@ impl ConsumeQueue {
                     dirty: false,
                 },
             );
-            if self.max_offset == 0 && self.files.len() == 1 {
-                self.min_offset = first;
-            }
         }
         let file = self
             .files

@@ -613,6 +613,28 @@ impl Store {
         Ok(result)
     }
 
+    /// Makes an empty queue start at `offset` (it moved here; its history is elsewhere).
+    /// A queue already at or past `offset` is left alone.
+    pub fn start_queue_at(&self, topic: &str, queue_id: i32, offset: u64) -> StoreResult<()> {
+        let mut inner = self.inner.borrow_mut();
+        let (_, q) = inner.queue(topic, queue_id)?;
+        if q.next_offset >= offset {
+            return Ok(());
+        }
+        q.cq.start_at(offset)?;
+        q.next_offset = offset;
+        Ok(())
+    }
+
+    /// The next queue offset an append will get (appends run ahead of dispatch).
+    pub fn next_offset(&self, topic: &str, queue_id: i32) -> u64 {
+        let inner = self.inner.borrow();
+        inner
+            .queues
+            .get(topic, queue_id)
+            .map_or(0, |q| q.next_offset)
+    }
+
     /// (min, max) offsets of a queue; (0, 0) if it has none.
     pub fn offsets(&self, topic: &str, queue_id: i32) -> (u64, u64) {
         let inner = self.inner.borrow();

@@ -186,6 +186,19 @@ impl ConsumerOffsets {
             .copied()
     }
 
+    /// Every group's committed offset on `topic`'s queue `queue_id`, as (group, offset).
+    /// Topics may contain `@` only in retry topics' group part, so the split is at the first `@`.
+    pub fn queue_offsets(&self, topic: &str, queue_id: i32) -> Vec<(String, i64)> {
+        let prefix = format!("{topic}@");
+        self.offset_table
+            .iter()
+            .filter_map(|(key, queues)| {
+                let group = key.strip_prefix(&prefix)?;
+                queues.get(&queue_id).map(|o| (group.to_owned(), *o))
+            })
+            .collect()
+    }
+
     /// Records `offset` as `group`'s committed offset on `topic`'s queue `queue_id`.
     pub fn set(&mut self, topic: &str, group: &str, queue_id: i32, offset: i64) {
         self.offset_table

@@ -33,3 +33,13 @@ command_header! {
         required topic: ByteString = "topic",
     }
 }
+
+command_header! {
+    /// SHARDMQ_MOVE_QUEUE (9101, a ShardMQ extension): new messages of the queue go to
+    /// shard `toShard`; its history stays readable where it was written.
+    pub struct MoveQueueRequestHeader {
+        required topic: ByteString = "topic",
+        required queue_id: i32 = "queueId",
+        required to_shard: i32 = "toShard",
+    }
+}
