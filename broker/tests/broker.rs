@@ -903,3 +903,93 @@ fn check_moved_queue(c: &mut Conn, topic: &str, q: i32, from: usize, to: usize) 
         "the committed offset moved with the queue"
     );
 }
+
+#[test]
+fn topic_stats_report_every_queues_offsets_across_shards_and_heartbeats_reach_every_group_home() {
+    use shardmq_protocol::body::{ConsumerData, HeartbeatData, TopicStatsTable};
+    let dir = tempfile::tempdir().unwrap();
+    let mut ports = Ports::new(2);
+    let broker = start_broker(dir.path(), 2, &mut ports, &[]);
+    let mut c = Conn::port(ports.listen);
+    for q in 0..8 {
+        for _ in 0..=q {
+            send(
+                &mut c,
+                request_code::SEND_MESSAGE_V2,
+                "Stats",
+                q,
+                &["x"],
+                "A",
+            );
+        }
+    }
+    let reply = c.call(
+        request_code::GET_TOPIC_STATS_INFO,
+        &GetTopicStatsInfoRequestHeader {
+            topic: "Stats".into(),
+        },
+        Bytes::new(),
+    );
+    assert_eq!(reply.head.code, response_code::SUCCESS);
+    let stats = TopicStatsTable::decode(&reply.body).unwrap();
+    assert_eq!(stats.offset_table.len(), 8);
+    for (mq, offsets) in &stats.offset_table {
+        assert_eq!(
+            (offsets.min_offset, offsets.max_offset),
+            (0, i64::from(mq.queue_id) + 1),
+            "queue {}",
+            mq.queue_id
+        );
+    }
+    // One heartbeat naming two groups whose homes differ: each home knows its group.
+    let (g1, g2) = (0..100)
+        .map(|i| format!("G{i}"))
+        .map(|g| (shardmq_broker::routing::group_home(&g, 2), g))
+        .fold((None, None), |(a, b), (home, g)| match home {
+            0 if a.is_none() => (Some(g), b),
+            1 if b.is_none() => (a, Some(g)),
+            _ => (a, b),
+        });
+    let (g1, g2) = (g1.unwrap(), g2.unwrap());
+    let hb = HeartbeatData {
+        client_id: "multi".into(),
+        consumer_data_set: vec![
+            ConsumerData {
+                group_name: g1.clone(),
+                ..Default::default()
+            },
+            ConsumerData {
+                group_name: g2.clone(),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    let opaque = c.send(request_code::HEART_BEAT, &EmptyHeader, hb.encode());
+    loop {
+        let f = c.read().unwrap();
+        if f.head.is_response() && f.head.opaque == opaque {
+            break;
+        }
+    }
+    for g in [g1, g2] {
+        let list = c.call(
+            request_code::GET_CONSUMER_LIST_BY_GROUP,
+            &GetConsumerListByGroupRequestHeader {
+                consumer_group: g.as_str().into(),
+            },
+            Bytes::new(),
+        );
+        assert_eq!(
+            list.head.code,
+            response_code::SUCCESS,
+            "group {g}: {:?}",
+            list.head.remark
+        );
+        let ids = shardmq_protocol::body::ConsumerIdList::decode(&list.body)
+            .unwrap()
+            .consumer_id_list;
+        assert_eq!(ids, ["multi"]);
+    }
+    broker.stop();
+}

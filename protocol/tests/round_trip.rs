@@ -260,6 +260,7 @@ header_round_trips! {
     route_request_header_round_trips: GetRouteInfoRequestHeader,
     delete_topic_namesrv_header_round_trips: DeleteTopicFromNamesrvRequestHeader,
     move_queue_header_round_trips: MoveQueueRequestHeader,
+    topic_stats_header_round_trips: GetTopicStatsInfoRequestHeader,
 }
 
 fn stored_message() -> impl Strategy<Value = StoredMessage> {

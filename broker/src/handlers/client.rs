@@ -4,7 +4,7 @@
 //! closed connection, 120 s without a heartbeat), every member gets a oneway
 //! NOTIFY_CONSUMER_IDS_CHANGED (40) on its own connection, whichever shard holds it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,7 @@ use shardmq_protocol::header::{
 };
 
 use super::{error, ok};
+use crate::routing::group_home;
 use crate::shard::{ConsumerClient, Origin, QueueLock, Shard, LOCK_MAX_LIVE_MS};
 
 /// A client silent this long is dropped from its groups (RocketMQ's channel expiry).
@@ -27,17 +28,23 @@ pub const CLIENT_EXPIRY: Duration = Duration::from_secs(120);
 /// How often group homes look for expired clients.
 pub const CLIENT_SCAN_EVERY: Duration = Duration::from_secs(10);
 
-/// The consumer group a heartbeat or lock request is about (its home shard handles it).
+/// The consumer group a lock request is about (its home shard handles it).
 pub fn group_of_body(request: &Command) -> Option<String> {
-    match request.head.code {
-        request_code::HEART_BEAT => {
-            let hb = HeartbeatData::decode(&request.body).ok()?;
-            hb.consumer_data_set.first().map(|c| c.group_name.clone())
-        }
-        _ => LockBatchRequestBody::decode(&request.body)
-            .ok()
-            .map(|b| b.consumer_group),
-    }
+    LockBatchRequestBody::decode(&request.body)
+        .ok()
+        .map(|b| b.consumer_group)
+}
+
+/// The home shards of a heartbeat's consumer groups.
+pub fn homes(shard: &Shard, request: &Command) -> BTreeSet<usize> {
+    HeartbeatData::decode(&request.body)
+        .map(|hb| {
+            hb.consumer_data_set
+                .iter()
+                .map(|c| group_home(&c.group_name, shard.shards))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 pub fn handle(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Command {
@@ -99,7 +106,12 @@ fn heartbeat(shard: &Shard, origin: Origin, request: &Command) -> Command {
     let mut changed = Vec::new();
     {
         let mut groups = shard.groups.borrow_mut();
-        for consumer in &hb.consumer_data_set {
+        // Only the groups whose home this is; the route sent copies to the other homes.
+        let mine = hb
+            .consumer_data_set
+            .iter()
+            .filter(|c| group_home(&c.group_name, shard.shards) == shard.id);
+        for consumer in mine {
             let subscriptions: BTreeMap<String, String> = consumer
                 .subscription_data_set
                 .iter()

@@ -100,7 +100,7 @@ fn owner(shard: &Shard, request: &Command) -> Option<usize> {
         request_code::GET_CONSUMER_LIST_BY_GROUP | request_code::UNREGISTER_CLIENT => ext
             .get("consumerGroup")
             .map(|g| group_home(g, shard.shards)),
-        request_code::HEART_BEAT | request_code::LOCK_BATCH_MQ | request_code::UNLOCK_BATCH_MQ => {
+        request_code::LOCK_BATCH_MQ | request_code::UNLOCK_BATCH_MQ => {
             client::group_of_body(request).map(|g| group_home(&g, shard.shards))
         }
         _ => None,
@@ -109,10 +109,30 @@ fn owner(shard: &Shard, request: &Command) -> Option<usize> {
 
 /// Handles `request` here or on the shard that owns it. `None` for oneway requests.
 pub async fn route(shard: &Rc<Shard>, origin: Origin, request: Command) -> Option<Command> {
+    if request.head.code == request_code::HEART_BEAT {
+        // Each consumer group's home records it: a copy goes to every other home.
+        for home in client::homes(shard, &request)
+            .into_iter()
+            .filter(|h| *h != shard.id)
+        {
+            shard.forward(home, origin, request.clone()).await;
+        }
+        return handle(shard, origin, request).await;
+    }
     match owner(shard, &request) {
         Some(other) if other != shard.id => shard.forward(other, origin, request).await,
         _ => handle(shard, origin, request).await,
     }
+}
+
+/// [`route`] behind a box, for handlers that make requests of their own (which would
+/// otherwise make the future's type infinite).
+pub fn route_boxed(
+    shard: &Rc<Shard>,
+    origin: Origin,
+    request: Command,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Command>> + '_>> {
+    Box::pin(route(shard, origin, request))
 }
 
 /// Handles a request on this shard (which owns what it touches).
@@ -152,6 +172,7 @@ pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: Command) -> Opti
         | request_code::LOCK_BATCH_MQ
         | request_code::UNLOCK_BATCH_MQ => client::handle(shard, origin, &request),
         request_code::SHARDMQ_MOVE_QUEUE => topic::move_queue(shard, &request).await,
+        request_code::GET_TOPIC_STATS_INFO => topic::topic_stats(shard, origin, &request).await,
         request_code::UPDATE_AND_CREATE_TOPIC
         | request_code::DELETE_TOPIC_IN_BROKER
         | request_code::GET_ALL_TOPIC_CONFIG => topic::handle(shard, &request).await,

@@ -1,21 +1,22 @@
 //! Topics: the table every shard keeps a copy of, auto-creation on first send, and the admin
-//! requests that create, delete and list them.
+//! requests that create, delete, list and move them, and report their offsets.
 
 use std::rc::Rc;
 
 use bytes::Bytes;
 use serde::Serialize;
-use shardmq_protocol::body::TopicConfig;
-use shardmq_protocol::codes::{request_code, response_code};
-use shardmq_protocol::command::Command;
+use shardmq_protocol::body::{MessageQueue, TopicConfig, TopicOffset, TopicStatsTable};
+use shardmq_protocol::codes::{request_code, response_code, SerializeType};
+use shardmq_protocol::command::{Command, Head};
 use shardmq_protocol::header::{
-    CreateTopicRequestHeader, DeleteTopicRequestHeader, MoveQueueRequestHeader, PERM_READ,
+    CreateTopicRequestHeader, DeleteTopicRequestHeader, GetMinOffsetRequestHeader,
+    GetTopicStatsInfoRequestHeader, MoveQueueRequestHeader, OffsetResponseHeader, PERM_READ,
     PERM_WRITE,
 };
 
 use super::{error, ok};
 use crate::moves::QueueMove;
-use crate::shard::{Shard, ShardMsg};
+use crate::shard::{Origin, Shard, ShardMsg};
 
 /// RocketMQ's default topic: clients send to it when a topic has no route yet.
 pub const DEFAULT_TOPIC: &str = "TBW102";
@@ -242,4 +243,58 @@ pub fn apply_move(shard: &Shard, queue_move: QueueMove, offsets: Vec<(String, i6
     for (group, offset) in offsets {
         super::offset::commit(shard, &topic, &group, queue_id, offset);
     }
+}
+
+/// GET_TOPIC_STATS_INFO: min and max offset of every queue, asked of the shards that hold
+/// them (the first holder for min, the owner for max).
+pub async fn topic_stats(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Command {
+    let h: GetTopicStatsInfoRequestHeader = match request.header() {
+        Ok(h) => h,
+        Err(e) => return error(request, response_code::SYSTEM_ERROR, e.to_string()),
+    };
+    let Some(topic) = shard.topics.borrow().get(&*h.topic).cloned() else {
+        return error(
+            request,
+            response_code::TOPIC_NOT_EXIST,
+            format!("topic[{}] not exist", h.topic),
+        );
+    };
+    let mut table = TopicStatsTable::default();
+    for queue_id in 0..topic.read_queue_nums.max(topic.write_queue_nums) {
+        let ask = |code| {
+            let header = GetMinOffsetRequestHeader {
+                topic: h.topic.clone(),
+                queue_id,
+            };
+            Command::new(
+                Head::request(code, 0),
+                SerializeType::RocketMq,
+                &header,
+                Bytes::new(),
+            )
+        };
+        let offset = |reply: Option<Command>| {
+            reply
+                .and_then(|r| r.header::<OffsetResponseHeader>().ok())
+                .map_or(0, |o| o.offset)
+        };
+        let min =
+            offset(super::route_boxed(shard, origin, ask(request_code::GET_MIN_OFFSET)).await);
+        let max =
+            offset(super::route_boxed(shard, origin, ask(request_code::GET_MAX_OFFSET)).await);
+        let mq = MessageQueue {
+            topic: h.topic.to_string(),
+            broker_name: shard.config.broker_name.clone(),
+            queue_id,
+        };
+        table.offset_table.push((
+            mq,
+            TopicOffset {
+                min_offset: min,
+                max_offset: max,
+                last_update_timestamp: 0,
+            },
+        ));
+    }
+    ok(request, table.encode())
 }

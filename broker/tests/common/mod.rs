@@ -157,11 +157,17 @@ impl Conn {
         }
     }
 
+    /// Sends a request and returns its reply, skipping requests the server sends meanwhile
+    /// (NOTIFY_CONSUMER_IDS_CHANGED), as a client does.
     pub fn call<H: WriteFields>(&mut self, code: i32, header: &H, body: Bytes) -> Command {
         let opaque = self.send(code, header, body);
-        let reply = self.read().expect("reply");
-        assert_eq!(reply.head.opaque, opaque);
-        reply
+        loop {
+            let frame = self.read().expect("reply");
+            if frame.head.is_response() {
+                assert_eq!(frame.head.opaque, opaque);
+                return frame;
+            }
+        }
     }
 
     pub fn closed_by_server(&mut self) -> bool {

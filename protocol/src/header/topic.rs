@@ -43,3 +43,10 @@ command_header! {
         required to_shard: i32 = "toShard",
     }
 }
+
+command_header! {
+    /// GET_TOPIC_STATS_INFO (202) request header.
+    pub struct GetTopicStatsInfoRequestHeader {
+        required topic: ByteString = "topic",
+    }
+}
