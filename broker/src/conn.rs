@@ -3,10 +3,14 @@
 //! that are ready in one write. In-flight requests per connection are bounded, so a client
 //! that writes without reading gets backpressure.
 
+use std::cell::RefCell;
+use std::io;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
 use bytes::BytesMut;
-use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
+use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::channels::local_channel;
 use glommio::net::TcpStream;
 use glommio::sync::Semaphore;
@@ -30,7 +34,8 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
     let peer = reader_peer.to_string();
     let _ = stream.set_nodelay(true);
-    let (mut reader, mut writer) = futures_lite::io::split(stream);
+    let stream = Rc::new(RefCell::new(stream));
+    let (mut reader, mut writer) = (Half(stream.clone()), Half(stream));
     let (tx, rx) = local_channel::new_bounded::<Command>(MAX_IN_FLIGHT_PER_CONNECTION as usize);
     let tx = Rc::new(tx);
     let connection = shard.add_connection(tx.clone());
@@ -111,6 +116,38 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     shard.remove_connection(connection);
     drop(tx);
     let _ = write_task.await;
+}
+
+/// One side of a connection shared by its reader and writer tasks on the same thread: each
+/// poll borrows the stream only for its own duration (no lock, no borrow across an await).
+struct Half(Rc<RefCell<TcpStream>>);
+
+impl AsyncRead for Half {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.0.borrow_mut()).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Half {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.0.borrow_mut()).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.0.borrow_mut()).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.0.borrow_mut()).poll_close(cx)
+    }
 }
 
 /// A binary header's opaque sits at a fixed place; an unparsable JSON header has none.
