@@ -17,8 +17,7 @@ use shardmq_protocol::frame::FrameDecoder;
 use shardmq_protocol::header::{RegisterBrokerRequestHeader, UnregisterBrokerRequestHeader};
 use tracing::{info, warn};
 
-use crate::handlers::default_topic_config;
-use crate::routing::shard_of;
+use crate::handlers::{default_topic_config, spread_of};
 use crate::shard::Shard;
 
 /// How often the broker re-registers (RocketMQ's registerNameServerPeriod).
@@ -44,9 +43,11 @@ pub fn register_body(shard: &Shard) -> RegisterBrokerBody {
     for mut t in topics {
         let ports = (0..t.write_queue_nums.max(t.read_queue_nums))
             .map(|q| {
-                shard
-                    .config
-                    .shard_port(shard_of(&t.topic_name, q, shard.shards))
+                shard.config.shard_port(shard.moves.borrow().owner(
+                    &t.topic_name,
+                    q,
+                    spread_of(shard, &t.topic_name),
+                ))
             })
             .collect();
         t.shard_ports = Some(ports);

@@ -82,7 +82,16 @@ impl Broker {
         let pool = {
             let config = config.clone();
             let stop = stop.clone();
-            LocalExecutorPoolBuilder::new(PoolPlacement::MaxSpread(shards, None))
+            // One pinned executor per CPU; more shards than CPUs run unpinned (tests, small
+            // hosts), which the tuning guide advises against.
+            let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+            let placement = if shards <= cpus {
+                PoolPlacement::MaxSpread(shards, None)
+            } else {
+                warn!(shards, cpus, "more shards than CPUs: shards run unpinned");
+                PoolPlacement::Unbound(shards)
+            };
+            LocalExecutorPoolBuilder::new(placement)
                 .io_memory(SHARD_IO_MEMORY_BYTES)
                 .on_all_shards(move || {
                     let ready = ready_tx.clone();
@@ -216,6 +225,17 @@ async fn run_shard(
         metadata::read_json(&config.data_dir.join(metadata::TOPICS_FILE))
             .map_err(|e| format!("shard {id}: {e}"))?;
     for t in topics.map(|t| t.table).unwrap_or_default().into_values() {
+        let spread = t
+            .attributes
+            .get(crate::handlers::SHARDS_ATTRIBUTE)
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(0);
+        if spread > config.shards {
+            return Err(format!(
+                "topic {} was created with {spread} shards and its queues live on all of them; start with --shards {spread} or more",
+                t.topic_name
+            ));
+        }
         apply_topic(&shard, t);
     }
     let moves: Option<crate::moves::QueueMoves> =

@@ -993,3 +993,79 @@ fn topic_stats_report_every_queues_offsets_across_shards_and_heartbeats_reach_ev
     }
     broker.stop();
 }
+
+#[test]
+fn restarting_with_more_shards_keeps_every_queue_where_its_data_is_and_fewer_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ports = Ports::new(3);
+    {
+        let broker = start_broker(dir.path(), 2, &mut ports, &[]);
+        let mut c = Conn::port(ports.listen);
+        for q in 0..8 {
+            assert_eq!(
+                send(
+                    &mut c,
+                    request_code::SEND_MESSAGE_V2,
+                    "Spread",
+                    q,
+                    &[&format!("q{q}")],
+                    "A"
+                )
+                .head
+                .code,
+                0
+            );
+        }
+        broker.stop();
+    }
+    {
+        let broker = start_broker(dir.path(), 3, &mut ports, &[]);
+        let mut c = Conn::port(ports.listen);
+        for q in 0..8 {
+            let (_, messages) = pull(&mut c, "Spread", q, 0);
+            assert_eq!(
+                messages.len(),
+                1,
+                "queue {q} found after growing to 3 shards"
+            );
+            assert_eq!(&messages[0].body[..], format!("q{q}").as_bytes());
+            let r = send(
+                &mut c,
+                request_code::SEND_MESSAGE_V2,
+                "Spread",
+                q,
+                &["more"],
+                "A",
+            );
+            assert_eq!(
+                r.header::<SendMessageResponseHeader>()
+                    .unwrap()
+                    .queue_offset,
+                1,
+                "queue {q} continues"
+            );
+        }
+        broker.stop();
+    }
+    let args = vec![
+        "mqbroker".to_string(),
+        "--listen".into(),
+        format!("127.0.0.1:{}", common::free_port()),
+        "--shard-port-base".into(),
+        common::free_ports(1).to_string(),
+        "--namesrv-listen".into(),
+        format!("127.0.0.1:{}", common::free_port()),
+        "--data".into(),
+        dir.path().display().to_string(),
+        "--shards".into(),
+        "1".into(),
+    ];
+    use clap::Parser;
+    let args = shardmq_broker::config::Args::try_parse_from(args).unwrap();
+    let (config, _) = shardmq_broker::config::BrokerConfig::resolve(&args, 1).unwrap();
+    let err = shardmq_broker::Broker::start(config)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("start with --shards 2 or more"), "{err}");
+}

@@ -20,7 +20,9 @@ mod send;
 mod topic;
 
 pub use client::{connection_closed, expire_clients, CLIENT_SCAN_EVERY};
-pub use topic::{apply_move, apply_topic, default_topic_config, DEFAULT_TOPIC};
+pub use topic::{
+    apply_move, apply_topic, default_topic_config, spread_of, DEFAULT_TOPIC, SHARDS_ATTRIBUTE,
+};
 
 /// A reply with a typed header, in the request's encoding.
 pub fn reply<H: WriteFields>(
@@ -71,7 +73,7 @@ fn owner(shard: &Shard, request: &Command) -> Option<usize> {
         let queue_id: i32 = ext.get(queue_key)?.parse().ok()?;
         Some((topic, topic::effective_queue_id(shard, topic, queue_id)))
     };
-    let owner_of = |(topic, q): (&str, i32)| moves.owner(topic, q, shard.shards);
+    let owner_of = |(topic, q): (&str, i32)| moves.owner(topic, q, topic::spread_of(shard, topic));
     match request.head.code {
         request_code::SEND_MESSAGE => queue_of("topic", "queueId").map(owner_of),
         request_code::SEND_MESSAGE_V2 | request_code::SEND_BATCH_MESSAGE => {
@@ -81,11 +83,16 @@ fn owner(shard: &Shard, request: &Command) -> Option<usize> {
         request_code::PULL_MESSAGE => {
             let (topic, q) = queue_of("topic", "queueId")?;
             let offset: i64 = ext.get("queueOffset")?.parse().ok()?;
-            Some(moves.holder(topic, q, offset.max(0) as u64, shard.shards))
+            Some(moves.holder(
+                topic,
+                q,
+                offset.max(0) as u64,
+                topic::spread_of(shard, topic),
+            ))
         }
         request_code::GET_MIN_OFFSET | request_code::GET_EARLIEST_MSG_STORETIME => {
             let (topic, q) = queue_of("topic", "queueId")?;
-            Some(moves.first_holder(topic, q, shard.shards))
+            Some(moves.first_holder(topic, q, topic::spread_of(shard, topic)))
         }
         request_code::QUERY_CONSUMER_OFFSET
         | request_code::UPDATE_CONSUMER_OFFSET

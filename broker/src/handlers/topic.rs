@@ -21,15 +21,36 @@ use crate::shard::{Origin, Shard, ShardMsg};
 /// RocketMQ's default topic: clients send to it when a topic has no route yet.
 pub const DEFAULT_TOPIC: &str = "TBW102";
 
+/// Topic attribute recording how many shards the topic's queues were spread over when it was
+/// created. Ownership keeps following that count, so a restart with another `--shards` finds
+/// every queue where its data is.
+pub const SHARDS_ATTRIBUTE: &str = "shardmq.shards";
+
+/// The shard count `topic`'s queues are spread over (the current one for a new topic).
+pub fn spread_of(shard: &Shard, topic: &str) -> usize {
+    shard
+        .topics
+        .borrow()
+        .get(topic)
+        .and_then(|t| t.attributes.get(SHARDS_ATTRIBUTE))
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(shard.shards)
+}
+
 /// The config an auto-created topic gets on every shard (deterministic, so all agree).
 pub fn default_topic_config(shard: &Shard, topic: &str) -> TopicConfig {
-    TopicConfig {
+    let mut config = TopicConfig {
         topic_name: topic.to_owned(),
         read_queue_nums: shard.config.default_topic_queue_nums,
         write_queue_nums: shard.config.default_topic_queue_nums,
         perm: PERM_READ | PERM_WRITE,
         ..Default::default()
-    }
+    };
+    config
+        .attributes
+        .insert(SHARDS_ATTRIBUTE.into(), shard.shards.to_string());
+    config
 }
 
 /// The topic's config, auto-creating it when allowed. `None`: it does not exist.
@@ -109,7 +130,7 @@ pub async fn handle(shard: &Rc<Shard>, request: &Command) -> Command {
                     ),
                 );
             }
-            let config = TopicConfig {
+            let mut config = TopicConfig {
                 topic_name: h.topic.to_string(),
                 read_queue_nums: h.read_queue_nums,
                 write_queue_nums: h.write_queue_nums,
@@ -118,6 +139,11 @@ pub async fn handle(shard: &Rc<Shard>, request: &Command) -> Command {
                 order: h.order,
                 ..Default::default()
             };
+            // An existing topic keeps the spread its data was written with.
+            config.attributes.insert(
+                SHARDS_ATTRIBUTE.into(),
+                spread_of(shard, &h.topic).to_string(),
+            );
             apply_topic(shard, config.clone());
             broadcast(shard, &config);
             ok(request, Bytes::new())
