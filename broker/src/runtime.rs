@@ -306,14 +306,14 @@ async fn run_shard(
         })
         .detach();
     }
-    let main = TcpListener::bind(config.listen).map_err(|e| {
+    let main = listen(config.listen).map_err(|e| {
         format!(
             "shard {id}: cannot listen on {}: {e} (port taken? use --listen)",
             config.listen
         )
     })?;
     let own_addr = SocketAddr::new(config.listen.ip(), config.shard_port(id));
-    let own = TcpListener::bind(own_addr).map_err(|e| {
+    let own = listen(own_addr).map_err(|e| {
         format!("shard {id}: cannot listen on shard port {own_addr}: {e} (use --shard-port-base)")
     })?;
     for listener in [main, own] {
@@ -374,6 +374,23 @@ async fn run_shard(
     persist(&shard, true);
     info!(shard = id, "shard stopped");
     Ok(())
+}
+
+/// A listener for this shard: SO_REUSEPORT so every shard can accept on the main port, and
+/// SO_REUSEADDR so that a restart is not refused for a minute by the closed connections of
+/// the previous run lingering in TIME_WAIT (glommio's own bind sets only the former).
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    let fd = std::os::fd::IntoRawFd::into_raw_fd(socket);
+    // SAFETY: `fd` is a bound, listening TCP socket that `into_raw_fd` released to us; the
+    // listener becomes its only owner.
+    #[allow(unsafe_code)]
+    Ok(unsafe { <TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd) })
 }
 
 /// Writes consumer offsets when dirty (every [`PERSIST_EVERY`], or now when `force`), and

@@ -38,6 +38,8 @@ pub fn reply<H: WriteFields>(
 
 /// An error reply with a remark.
 pub fn error(request: &Command, code: i32, remark: impl Into<String>) -> Command {
+    let remark = remark.into();
+    tracing::debug!(request = request.head.code, code, %remark, "error reply");
     reply(
         request,
         code,

@@ -1,0 +1,182 @@
+"""RocketMQ's own C++ client (PyPI `rocketmq` 0.4.4) against a ShardMQ broker.
+
+Run by compat/run.sh, which starts `mqbroker` standalone on loopback ports with a fresh data
+dir and passes the name server address in SHARDMQ_NAMESRV. Each case uses its own topic and
+consumer groups.
+"""
+import os
+import threading
+import time
+import unittest
+import uuid
+
+from rocketmq.client import Message, MessageModel, Producer, PushConsumer, SendStatus
+
+NAMESRV = os.environ["SHARDMQ_NAMESRV"]
+WAIT_S = 60
+
+
+def unique(name):
+    return "%s_%s" % (name, uuid.uuid4().hex[:8])
+
+
+def producer():
+    p = Producer(unique("PG"))
+    p.set_namesrv_addr(NAMESRV)
+    p.start()
+    return p
+
+
+def message(topic, i, key=None):
+    m = Message(topic)
+    m.set_keys(key or ("key-%d" % i))
+    m.set_tags("Tag%d" % (i % 3))
+    m.set_property("seq", str(i))
+    m.set_property("kind", "compat")
+    m.set_body("body-%d" % i)
+    return m
+
+
+class Collector(object):
+    """Thread-safe message sink that signals once `want` distinct messages arrived."""
+
+    def __init__(self, want):
+        self.want = want
+        self.lock = threading.Lock()
+        self.messages = []
+        self.done = threading.Event()
+
+    def __call__(self, msg):
+        record = {
+            "body": msg.body.decode(),
+            "tags": msg.tags.decode(),
+            "keys": msg.keys.decode(),
+            "seq": msg.get_property("seq").decode(),
+            "kind": msg.get_property("kind").decode(),
+            "id": msg.id,
+            "queue_id": msg.queue_id,
+            "offset": msg.queue_offset,
+        }
+        with self.lock:
+            self.messages.append(record)
+            if len({m["id"] for m in self.messages}) >= self.want:
+                self.done.set()
+
+
+def wait_for_queues(topic, count):
+    """Waits until the C++ client's log shows `count` queue assignments for `topic`."""
+    log_dir = os.path.join(os.environ["HOME"], "logs", "rocketmq-cpp")
+    needle = "add mq:MessageQueue [topic=%s," % topic
+    deadline = time.time() + WAIT_S
+    while time.time() < deadline:
+        seen = 0
+        for name in os.listdir(log_dir) if os.path.isdir(log_dir) else []:
+            with open(os.path.join(log_dir, name), errors="replace") as f:
+                seen += f.read().count(needle)
+        if seen >= count:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def consumer(group, topic, sink, orderly=False, model=MessageModel.CLUSTERING, instance=None):
+    c = PushConsumer(group, orderly=orderly, message_model=model)
+    c.set_namesrv_addr(NAMESRV)
+    if instance:
+        # Two consumers of one group in one process need their own client instances.
+        c.set_instance_name(instance)
+    c.subscribe(topic, sink)
+    c.start()
+    return c
+
+
+class CppClientCompatibility(unittest.TestCase):
+    def test_1000_sync_sends_are_consumed_with_every_body_tag_key_property_and_msg_id(self):
+        topic = unique("Compat")
+        p = producer()
+        sent = {}
+        for i in range(1000):
+            result = p.send_sync(message(topic, i))
+            self.assertEqual(result.status, SendStatus.OK)
+            sent[result.msg_id] = i
+        p.shutdown()
+        self.assertEqual(len(sent), 1000, "every send got its own msgId")
+        sink = Collector(1000)
+        c = consumer(unique("CG"), topic, sink)
+        self.assertTrue(sink.done.wait(WAIT_S), "consumed %d of 1000" % len(sink.messages))
+        c.shutdown()
+        seen = {}
+        for m in sink.messages:
+            i = sent.get(m["id"])
+            self.assertIsNotNone(i, "unknown msgId %s" % m["id"])
+            self.assertEqual(m["body"], "body-%d" % i)
+            self.assertEqual(m["tags"], "Tag%d" % (i % 3))
+            self.assertEqual(m["keys"], "key-%d" % i)
+            self.assertEqual(m["seq"], str(i))
+            self.assertEqual(m["kind"], "compat")
+            seen[m["id"]] = i
+        self.assertEqual(set(seen), set(sent), "every message, and nothing else")
+
+    def test_orderly_messages_sharing_a_key_arrive_in_the_order_sent(self):
+        topic = unique("Ordered")
+        keys = ["order-%d" % k for k in range(4)]
+        p = producer()
+        per_key = 50
+        for i in range(per_key):
+            for k, key in enumerate(keys):
+                m = message(topic, i, key=key)
+                result = p.send_orderly(m, k)
+                self.assertEqual(result.status, SendStatus.OK)
+        p.shutdown()
+        sink = Collector(per_key * len(keys))
+        c = consumer(unique("OCG"), topic, sink, orderly=True)
+        self.assertTrue(sink.done.wait(WAIT_S), "consumed %d" % len(sink.messages))
+        c.shutdown()
+        for key in keys:
+            seqs = [int(m["seq"]) for m in sink.messages if m["keys"] == key]
+            first_seen = []
+            for s in seqs:
+                if s not in first_seen:
+                    first_seen.append(s)
+            self.assertEqual(first_seen, list(range(per_key)), "order of %s" % key)
+
+    def test_broadcasting_gives_every_message_to_each_of_two_consumers(self):
+        topic = unique("Broadcast")
+        group = unique("BCG")
+        # Create the topic first: broadcast consumers start from the queue ends.
+        p = producer()
+        p.send_sync(message(topic, -1))
+        sinks = [Collector(100), Collector(100)]
+        consumers = [
+            consumer(group, topic, s, model=MessageModel.BROADCASTING, instance="b%d" % n)
+            for n, s in enumerate(sinks)
+        ]
+        # Broadcast consumers start at each queue's end when they take it (the C++ client
+        # rebalances every ~10 s): wait until both hold all 8 queues before sending.
+        self.assertTrue(wait_for_queues(topic, 2 * 8), "the consumers never took the queues")
+        for i in range(100):
+            self.assertEqual(p.send_sync(message(topic, i)).status, SendStatus.OK)
+        p.shutdown()
+        for n, sink in enumerate(sinks):
+            self.assertTrue(sink.done.wait(WAIT_S), "consumer %d got %d of 100" % (n, len(sink.messages)))
+            bodies = {m["body"] for m in sink.messages}
+            self.assertTrue({"body-%d" % i for i in range(100)} <= bodies, "consumer %d" % n)
+        for c in consumers:
+            c.shutdown()
+
+    def test_a_group_that_starts_after_the_messages_were_sent_still_gets_them_all(self):
+        topic = unique("Late")
+        p = producer()
+        for i in range(200):
+            self.assertEqual(p.send_sync(message(topic, i)).status, SendStatus.OK)
+        p.shutdown()
+        time.sleep(1)
+        sink = Collector(200)
+        c = consumer(unique("LateCG"), topic, sink)
+        self.assertTrue(sink.done.wait(WAIT_S), "consumed %d of 200" % len(sink.messages))
+        c.shutdown()
+        self.assertEqual({m["body"] for m in sink.messages}, {"body-%d" % i for i in range(200)})
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
