@@ -40,13 +40,7 @@ pub fn reply<H: WriteFields>(
 pub fn error(request: &Command, code: i32, remark: impl Into<String>) -> Command {
     let remark = remark.into();
     tracing::debug!(request = request.head.code, code, %remark, "error reply");
-    reply(
-        request,
-        code,
-        Some(remark.into()),
-        &EmptyHeader,
-        Bytes::new(),
-    )
+    reply(request, code, Some(remark), &EmptyHeader, Bytes::new())
 }
 
 /// An error reply built from a request's head alone.
