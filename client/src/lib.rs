@@ -1,7 +1,34 @@
-//! ShardMQ's Rust client: producers, push and pull consumers and admin calls for any
-//! RocketMQ-protocol broker, usable from plain threads and from any async runtime.
+//! ShardMQ's Rust client for any RocketMQ-protocol broker: a [`Producer`] (sync, async,
+//! oneway, batch; round-robin, by-key or custom queue selection; retries on another broker)
+//! and a [`PullConsumer`] (assign, poll, commit).
 //!
-//! Not built yet: issue 5 lands it here. The wire format it will speak is re-exported so
-//! that callers can already name its types.
+//! **Threading.** The client owns its network I/O: each connection has a reader and a writer
+//! thread, and callers hand requests over and get replies back through flume channels. So a
+//! call blocks the calling thread (`send`), or returns a future that needs no particular
+//! executor (`send_async`: tokio, async-std, glommio or `futures::executor::block_on`).
+//! Connections go to the shard that owns each queue when the route publishes shard ports.
+//!
+//! ```no_run
+//! use shardmq::{Message, Producer, ProducerConfig};
+//!
+//! let producer = Producer::new(ProducerConfig::new(vec!["127.0.0.1:9876".parse()?], "my-group"))?;
+//! let result = producer.send(Message::new("TopicTest", "hello").with_tags("TagA"))?;
+//! println!("stored as {} at offset {}", result.msg_id, result.queue_offset);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Not yet here (issue 5): push consumers, rebalance, broadcasting, admin and `mqadmin`.
 
+pub mod consumer;
+pub mod error;
+pub mod message;
+pub mod pool;
+pub mod producer;
+pub mod remoting;
+pub mod route;
+
+pub use consumer::{PullConsumer, PullConsumerConfig, StartFrom};
+pub use error::{ClientError, Result};
+pub use message::{Message, ReceivedMessage};
+pub use producer::{Producer, ProducerConfig, QueueSelector, SelectQueue, SendResult};
 pub use shardmq_protocol as protocol;

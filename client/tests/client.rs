@@ -1,0 +1,186 @@
+//! The client against a real broker (standalone, embedded name server) on 127.0.0.1.
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use clap::Parser;
+use shardmq::{
+    Message, Producer, ProducerConfig, PullConsumer, PullConsumerConfig, QueueSelector, StartFrom,
+};
+use shardmq_broker::config::{Args, BrokerConfig};
+use shardmq_broker::Broker;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A standalone broker with 2 shards; returns it and its name server address.
+fn broker(dir: &std::path::Path) -> (Broker, SocketAddr) {
+    for _ in 0..10 {
+        let (listen, base, ns) = (free_port(), free_port(), free_port());
+        let args = Args::try_parse_from([
+            "mqbroker".to_string(),
+            "--listen".into(),
+            format!("127.0.0.1:{listen}"),
+            "--shard-port-base".into(),
+            base.to_string(),
+            "--namesrv-listen".into(),
+            format!("127.0.0.1:{ns}"),
+            "--data".into(),
+            dir.display().to_string(),
+            "--shards".into(),
+            "2".into(),
+        ])
+        .unwrap();
+        let (config, _) = BrokerConfig::resolve(&args, 2).unwrap();
+        if let Ok(b) = Broker::start(config) {
+            // Let the broker register with its name server.
+            std::thread::sleep(Duration::from_millis(200));
+            return (b, SocketAddr::from(([127, 0, 0, 1], ns)));
+        }
+    }
+    panic!("no free ports");
+}
+
+fn drain(consumer: &PullConsumer, want: usize) -> Vec<shardmq::ReceivedMessage> {
+    let mut all = Vec::new();
+    for _ in 0..200 {
+        all.extend(consumer.poll().unwrap());
+        if all.len() >= want {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    all
+}
+
+#[test]
+fn every_send_mode_reaches_a_pull_consumer_with_its_tags_keys_and_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, ns) = broker(dir.path());
+    let producer = Producer::new(ProducerConfig::new(vec![ns], "PG")).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let m = Message::new("ClientTopic", format!("sync-{i}"))
+            .with_tags("TagA")
+            .with_keys(["k1", "k2"]);
+        let r = producer.send(m).unwrap();
+        assert_eq!(r.msg_id.len(), 32);
+        ids.push(r.msg_id);
+    }
+    for i in 0..20 {
+        let r = futures_lite::future::block_on(
+            producer.send_async(Message::new("ClientTopic", format!("async-{i}"))),
+        )
+        .unwrap();
+        ids.push(r.msg_id);
+    }
+    let batch: Vec<Message> = (0..10)
+        .map(|i| Message::new("ClientTopic", format!("batch-{i}")))
+        .collect();
+    let r = producer.send_batch(batch).unwrap();
+    assert_eq!(r.msg_id.split(',').count(), 10);
+    ids.extend(r.msg_id.split(',').map(str::to_owned));
+    for i in 0..5 {
+        producer
+            .send_oneway(Message::new("ClientTopic", format!("oneway-{i}")))
+            .unwrap();
+    }
+    let consumer = PullConsumer::new(PullConsumerConfig::new(vec![ns], "CG")).unwrap();
+    consumer.assign("ClientTopic").unwrap();
+    let got = drain(&consumer, 55);
+    assert_eq!(got.len(), 55, "every message, once");
+    let mut got_ids: Vec<String> = got
+        .iter()
+        .filter_map(|m| m.msg_id().map(str::to_owned))
+        .collect();
+    got_ids.sort();
+    let mut want_ids = ids.clone();
+    want_ids.sort();
+    got_ids.retain(|id| want_ids.binary_search(id).is_ok());
+    assert_eq!(got_ids, want_ids, "acknowledged ids all arrive");
+    let sync0 = got.iter().find(|m| &m.body()[..] == b"sync-0").unwrap();
+    assert_eq!(sync0.tags(), Some("TagA"));
+    assert_eq!(sync0.property("KEYS"), Some("k1 k2"));
+    producer.shutdown();
+    broker.stop();
+}
+
+#[test]
+fn messages_with_one_key_keep_their_order_and_commits_resume_a_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, ns) = broker(dir.path());
+    let producer = Producer::new(ProducerConfig::new(vec![ns], "PG")).unwrap();
+    for i in 0..30 {
+        for key in ["order-a", "order-b"] {
+            let r = producer
+                .send_to(
+                    Message::new("Ordered", format!("{key}:{i}")),
+                    &QueueSelector::ByKey(key.into()),
+                )
+                .unwrap();
+            let first = producer
+                .send_to(
+                    Message::new("Probe", "x"),
+                    &QueueSelector::ByKey(key.into()),
+                )
+                .unwrap();
+            assert_eq!(r.queue.queue_id, first.queue.queue_id, "one key, one queue");
+        }
+    }
+    let consumer = PullConsumer::new(PullConsumerConfig::new(vec![ns], "OG")).unwrap();
+    consumer.assign("Ordered").unwrap();
+    let got = drain(&consumer, 60);
+    for key in ["order-a", "order-b"] {
+        let seq: Vec<u32> = got
+            .iter()
+            .map(|m| String::from_utf8(m.body().to_vec()).unwrap())
+            .filter_map(|b| {
+                b.strip_prefix(&format!("{key}:"))
+                    .map(|n| n.parse().unwrap())
+            })
+            .collect();
+        assert_eq!(seq, (0..30).collect::<Vec<_>>(), "{key}");
+    }
+    consumer.commit().unwrap();
+    // The same group resumes after what it committed; a new group starting at the end sees nothing.
+    for i in 0..3 {
+        producer
+            .send(Message::new("Ordered", format!("late-{i}")))
+            .unwrap();
+    }
+    let again = PullConsumer::new(PullConsumerConfig::new(vec![ns], "OG")).unwrap();
+    again.assign("Ordered").unwrap();
+    let late = drain(&again, 3);
+    assert_eq!(late.len(), 3);
+    assert!(late.iter().all(|m| m.body().starts_with(b"late-")));
+    let mut tail_config = PullConsumerConfig::new(vec![ns], "TailGroup");
+    tail_config.start_from = StartFrom::Last;
+    let tail = PullConsumer::new(tail_config).unwrap();
+    tail.assign("Ordered").unwrap();
+    assert!(tail.poll().unwrap().is_empty());
+    producer.shutdown();
+    broker.stop();
+}
+
+#[test]
+fn errors_name_what_failed() {
+    let producer = Producer::new(ProducerConfig::new(
+        vec![SocketAddr::from(([127, 0, 0, 1], free_port()))],
+        "PG",
+    ))
+    .unwrap();
+    let err = producer
+        .send(Message::new("T", "x"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("connection to 127.0.0.1:"), "{err}");
+    assert!(Producer::new(ProducerConfig::new(vec![], "PG")).is_err());
+    assert!(Message::new("T", "x")
+        .with_property("bad\u{1}name", "v")
+        .is_err());
+}
