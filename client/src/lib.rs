@@ -17,18 +17,28 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Not yet here (issue 5): push consumers, rebalance, broadcasting, admin and `mqadmin`.
+//! Also a [`PushConsumer`]: concurrent or orderly listeners, clustering (queues split by an
+//! [`Allocation`] strategy, rebalanced on NOTIFY_CONSUMER_IDS_CHANGED and every 20 s) or
+//! broadcasting (offsets in a local file).
 
+pub mod admin;
 pub mod consumer;
 pub mod error;
 pub mod message;
 pub mod pool;
 pub mod producer;
+pub mod push;
+pub mod rebalance;
 pub mod remoting;
 pub mod route;
 
+pub use admin::Admin;
 pub use consumer::{PullConsumer, PullConsumerConfig, StartFrom};
 pub use error::{ClientError, Result};
 pub use message::{Message, ReceivedMessage};
 pub use producer::{Producer, ProducerConfig, QueueSelector, SelectQueue, SendResult};
+pub use push::{
+    ConsumeResult, Listener, MessageModel, OnMessage, PushConsumer, PushConsumerConfig,
+};
+pub use rebalance::Allocation;
 pub use shardmq_protocol as protocol;

@@ -1,0 +1,746 @@
+//! The push consumer: subscribes to topics, heartbeats to their brokers, splits the group's
+//! queues among its members (again on NOTIFY_CONSUMER_IDS_CHANGED and every 20 s), long-polls
+//! each of its queues, and hands messages to a listener — concurrently on a bounded pool of
+//! threads, or orderly (one queue at a time, in order, holding the queue's lock on the
+//! broker). Offsets are committed to the broker (clustering) or a local file (broadcasting)
+//! periodically and on shutdown.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use shardmq_protocol::body::{
+    ConsumeFromWhere, ConsumeType, ConsumerData, ConsumerIdList, HeartbeatData, JsonBody,
+    LockBatchRequestBody, LockBatchResponseBody, MessageModel as WireModel, MessageQueue,
+    SubscriptionData,
+};
+use shardmq_protocol::codes::{request_code, response_code};
+use shardmq_protocol::header::{
+    EmptyHeader, GetConsumerListByGroupRequestHeader, GetMaxOffsetRequestHeader,
+    GetMinOffsetRequestHeader, OffsetResponseHeader, PullMessageRequestHeader,
+    PullMessageResponseHeader, QueryConsumerOffsetRequestHeader, UnregisterClientRequestHeader,
+    UpdateConsumerOffsetRequestHeader, PULL_FLAG_SUBSCRIPTION, PULL_FLAG_SUSPEND,
+};
+use shardmq_protocol::message::StoredMessage;
+
+use crate::consumer::StartFrom;
+use crate::error::{ClientError, Result};
+use crate::message::ReceivedMessage;
+use crate::pool::Pool;
+use crate::rebalance::{allocate, Allocation};
+use crate::remoting::expect;
+use crate::route::{read_queues, QueueAddr, Routes};
+
+/// Clustering shares a group's queues among its members; broadcasting gives each member all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MessageModel {
+    #[default]
+    Clustering,
+    Broadcasting,
+}
+
+/// What a listener did with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumeResult {
+    Success,
+    /// Deliver it again later.
+    Later,
+}
+
+/// A listener: called once per message.
+pub type OnMessage = Arc<dyn Fn(&ReceivedMessage) -> ConsumeResult + Send + Sync>;
+
+/// How messages reach the listener.
+#[derive(Clone)]
+pub enum Listener {
+    /// On a bounded pool of threads, in any order.
+    Concurrent(OnMessage),
+    /// One queue at a time, in queue order, holding the queue's lock on the broker.
+    Orderly(OnMessage),
+}
+
+/// Push consumer settings.
+#[derive(Debug, Clone)]
+pub struct PushConsumerConfig {
+    pub namesrv: Vec<SocketAddr>,
+    pub group: String,
+    pub model: MessageModel,
+    pub allocation: Allocation,
+    pub start_from: StartFrom,
+    /// Threads of a concurrent listener.
+    pub consume_threads: usize,
+    /// Messages fetched but not yet consumed, per queue, before pulling pauses.
+    pub max_cached_per_queue: usize,
+    /// How long a pull may wait on the broker for a message.
+    pub suspend: Duration,
+    pub rebalance_every: Duration,
+    pub commit_every: Duration,
+    pub timeout: Duration,
+    /// Where a broadcasting consumer keeps its offsets.
+    pub offset_file: Option<PathBuf>,
+    /// This client's id in the group (RocketMQ's `ip@instance`).
+    pub client_id: String,
+}
+
+impl PushConsumerConfig {
+    pub fn new(namesrv: Vec<SocketAddr>, group: impl Into<String>) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        PushConsumerConfig {
+            namesrv,
+            group: group.into(),
+            model: MessageModel::Clustering,
+            allocation: Allocation::Averagely,
+            start_from: StartFrom::First,
+            consume_threads: 4,
+            max_cached_per_queue: 1000,
+            suspend: Duration::from_secs(2),
+            rebalance_every: Duration::from_secs(20),
+            commit_every: Duration::from_secs(5),
+            timeout: Duration::from_secs(3),
+            offset_file: None,
+            client_id: format!("127.0.0.1@{}#{nanos:x}", std::process::id()),
+        }
+    }
+}
+
+type QueueKey = (String, String, i32);
+
+struct QueueState {
+    topic: String,
+    expression: String,
+    queue: QueueAddr,
+    next_pull: AtomicI64,
+    /// Offsets handed to the listener and not yet done.
+    in_flight: Mutex<BTreeSet<i64>>,
+    cached: AtomicUsize,
+    dropped: AtomicBool,
+    committed: AtomicI64,
+}
+
+impl QueueState {
+    /// What may be committed: the lowest offset still in flight, or the next to pull.
+    fn committable(&self) -> i64 {
+        let in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        in_flight
+            .first()
+            .copied()
+            .unwrap_or_else(|| self.next_pull.load(Ordering::Acquire))
+    }
+}
+
+struct Shared {
+    config: PushConsumerConfig,
+    subscriptions: Vec<(String, String)>,
+    listener: Listener,
+    routes: Routes,
+    pool: Pool,
+    stop: AtomicBool,
+    queues: Mutex<HashMap<QueueKey, Arc<QueueState>>>,
+    pullers: Mutex<Vec<JoinHandle<()>>>,
+    work: flume::Sender<(Arc<QueueState>, ReceivedMessage)>,
+}
+
+/// A running push consumer. Call [`PushConsumer::shutdown`] to stop it (dropping it does too).
+pub struct PushConsumer {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+fn key(topic: &str, q: &QueueAddr) -> QueueKey {
+    (topic.to_owned(), q.broker_name.clone(), q.queue_id)
+}
+
+impl PushConsumer {
+    /// Starts consuming `subscriptions` (topic, `*` or `TagA || TagB`) with `listener`.
+    pub fn start(
+        config: PushConsumerConfig,
+        subscriptions: Vec<(String, String)>,
+        listener: Listener,
+    ) -> Result<PushConsumer> {
+        if config.namesrv.is_empty() || subscriptions.is_empty() {
+            return Err(ClientError::Invalid(
+                "a push consumer needs name servers and at least one subscription".into(),
+            ));
+        }
+        if config.model == MessageModel::Broadcasting && config.offset_file.is_none() {
+            return Err(ClientError::Invalid(
+                "a broadcasting consumer keeps offsets locally: set offset_file".into(),
+            ));
+        }
+        let (notify_tx, notify_rx) = flume::bounded(64);
+        let (work_tx, work_rx) =
+            flume::bounded::<(Arc<QueueState>, ReceivedMessage)>(config.consume_threads * 64);
+        let shared = Arc::new(Shared {
+            routes: Routes::new(config.namesrv.clone(), config.timeout),
+            pool: Pool::new(config.timeout, Some(notify_tx)),
+            config,
+            subscriptions,
+            listener,
+            stop: AtomicBool::new(false),
+            queues: Mutex::default(),
+            pullers: Mutex::default(),
+            work: work_tx,
+        });
+        let mut threads = Vec::new();
+        if let Listener::Concurrent(on_message) = &shared.listener {
+            for _ in 0..shared.config.consume_threads {
+                let (rx, on_message, shared) =
+                    (work_rx.clone(), on_message.clone(), shared.clone());
+                threads.push(std::thread::spawn(move || {
+                    consume_worker(&shared, &rx, &on_message)
+                }));
+            }
+        }
+        let s = shared.clone();
+        threads.push(std::thread::spawn(move || control_loop(&s, &notify_rx)));
+        Ok(PushConsumer { shared, threads })
+    }
+
+    /// Queues this member consumes now.
+    pub fn assigned(&self) -> Vec<(String, i32)> {
+        let queues = self.shared.queues.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<_> = queues
+            .values()
+            .map(|q| (q.topic.clone(), q.queue.queue_id))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Stops pulling, waits for listeners, commits offsets and leaves the group.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if self.shared.stop.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let pullers: Vec<_> = std::mem::take(
+            &mut *self
+                .shared
+                .pullers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        for t in pullers {
+            let _ = t.join();
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        commit_all(&self.shared);
+        unregister(&self.shared);
+        self.shared.pool.close_all();
+    }
+}
+
+impl Drop for PushConsumer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn consume_worker(
+    shared: &Shared,
+    rx: &flume::Receiver<(Arc<QueueState>, ReceivedMessage)>,
+    on_message: &OnMessage,
+) {
+    loop {
+        let (queue, msg) = match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(item) => item,
+            Err(flume::RecvTimeoutError::Timeout)
+                if shared.stop.load(Ordering::Acquire) && rx.is_empty() =>
+            {
+                return
+            }
+            Err(flume::RecvTimeoutError::Timeout) => continue,
+            Err(flume::RecvTimeoutError::Disconnected) => return,
+        };
+        let mut attempts = 0;
+        while on_message(&msg) == ConsumeResult::Later
+            && attempts < 16
+            && !shared.stop.load(Ordering::Acquire)
+        {
+            attempts += 1;
+            std::thread::sleep(Duration::from_millis(100 * attempts));
+        }
+        queue
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&msg.queue_offset());
+        queue.cached.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn control_loop(
+    shared: &Arc<Shared>,
+    notify: &flume::Receiver<shardmq_protocol::command::Command>,
+) {
+    let mut last_rebalance: Option<Instant> = None;
+    let mut last_commit = Instant::now();
+    while !shared.stop.load(Ordering::Acquire) {
+        let notified = notify.try_recv().is_ok();
+        if notified || last_rebalance.is_none_or(|t| t.elapsed() >= shared.config.rebalance_every) {
+            while notify.try_recv().is_ok() {}
+            heartbeat(shared);
+            if let Err(e) = rebalance(shared) {
+                tracing::warn!("rebalance of {}: {e}", shared.config.group);
+            }
+            last_rebalance = Some(Instant::now());
+        }
+        if last_commit.elapsed() >= shared.config.commit_every {
+            commit_all(shared);
+            last_commit = Instant::now();
+        }
+        let _ = notify.recv_timeout(Duration::from_millis(100)).map(|_| {
+            // Put it back in spirit: rebalance on the next turn.
+            last_rebalance = None;
+        });
+    }
+}
+
+fn brokers(shared: &Shared) -> Vec<SocketAddr> {
+    let mut addrs = BTreeSet::new();
+    for (topic, _) in &shared.subscriptions {
+        if let Ok(route) = shared.routes.route(&shared.pool, topic) {
+            addrs.extend(
+                route
+                    .broker_datas
+                    .iter()
+                    .filter_map(|b| b.master_addr()?.parse::<SocketAddr>().ok()),
+            );
+        }
+    }
+    addrs.into_iter().collect()
+}
+
+fn heartbeat(shared: &Shared) {
+    let c = &shared.config;
+    let data = HeartbeatData {
+        client_id: c.client_id.clone(),
+        consumer_data_set: vec![ConsumerData {
+            group_name: c.group.clone(),
+            consume_type: ConsumeType::CONSUME_PASSIVELY,
+            message_model: match c.model {
+                MessageModel::Clustering => WireModel::CLUSTERING,
+                MessageModel::Broadcasting => WireModel::BROADCASTING,
+            },
+            consume_from_where: match c.start_from {
+                StartFrom::First => ConsumeFromWhere::CONSUME_FROM_FIRST_OFFSET,
+                StartFrom::Last => ConsumeFromWhere::CONSUME_FROM_LAST_OFFSET,
+            },
+            subscription_data_set: shared
+                .subscriptions
+                .iter()
+                .map(|(topic, expr)| SubscriptionData {
+                    topic: topic.clone(),
+                    sub_string: expr.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            unit_mode: false,
+        }],
+        ..Default::default()
+    };
+    let body = data.encode();
+    for addr in brokers(shared) {
+        let sent = shared.pool.get(addr).and_then(|conn| {
+            conn.request("HEART_BEAT", request_code::HEART_BEAT, &EmptyHeader, &body)?
+                .wait(c.timeout)
+        });
+        if let Err(e) = sent {
+            tracing::debug!("heartbeat to {addr}: {e}");
+        }
+    }
+}
+
+fn members(shared: &Shared) -> Result<Vec<String>> {
+    let header = GetConsumerListByGroupRequestHeader {
+        consumer_group: shared.config.group.as_str().into(),
+    };
+    let mut last = None;
+    for addr in brokers(shared) {
+        let reply = shared
+            .pool
+            .get(addr)
+            .and_then(|conn| {
+                conn.request(
+                    "GET_CONSUMER_LIST_BY_GROUP",
+                    request_code::GET_CONSUMER_LIST_BY_GROUP,
+                    &header,
+                    &[],
+                )?
+                .wait(shared.config.timeout)
+            })
+            .and_then(|r| {
+                expect(
+                    r,
+                    addr,
+                    "GET_CONSUMER_LIST_BY_GROUP",
+                    &[response_code::SUCCESS],
+                )
+            });
+        match reply {
+            Ok(r) => {
+                return ConsumerIdList::decode(&r.body)
+                    .map(|l| l.consumer_id_list)
+                    .map_err(|source| ClientError::Protocol { addr, source })
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last
+        .unwrap_or_else(|| ClientError::Invalid("no broker to ask for the group's members".into())))
+}
+
+fn rebalance(shared: &Arc<Shared>) -> Result<()> {
+    let ids = match shared.config.model {
+        MessageModel::Clustering => members(shared)?,
+        MessageModel::Broadcasting => vec![shared.config.client_id.clone()],
+    };
+    let mut wanted: BTreeMap<QueueKey, (String, String, QueueAddr)> = BTreeMap::new();
+    for (topic, expr) in &shared.subscriptions {
+        let route = shared.routes.refresh(&shared.pool, topic)?;
+        for q in allocate(
+            shared.config.allocation,
+            &shared.config.client_id,
+            &ids,
+            &read_queues(&route),
+        ) {
+            wanted.insert(key(topic, &q), (topic.clone(), expr.clone(), q));
+        }
+    }
+    let mut queues = shared.queues.lock().unwrap_or_else(|p| p.into_inner());
+    let gone: Vec<QueueKey> = queues
+        .keys()
+        .filter(|k| !wanted.contains_key(*k))
+        .cloned()
+        .collect();
+    for k in gone {
+        if let Some(q) = queues.remove(&k) {
+            q.dropped.store(true, Ordering::Release);
+            commit_one(shared, &q);
+            if matches!(shared.listener, Listener::Orderly(_)) {
+                lock_queue(shared, &q, false);
+            }
+        }
+    }
+    for (k, (topic, expression, queue)) in wanted {
+        if queues.contains_key(&k) {
+            continue;
+        }
+        let start = start_offset(shared, &topic, &queue)?;
+        let state = Arc::new(QueueState {
+            topic,
+            expression,
+            queue,
+            next_pull: AtomicI64::new(start),
+            in_flight: Mutex::default(),
+            cached: AtomicUsize::new(0),
+            dropped: AtomicBool::new(false),
+            committed: AtomicI64::new(start),
+        });
+        queues.insert(k, state.clone());
+        let s = shared.clone();
+        shared
+            .pullers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(std::thread::spawn(move || pull_loop(&s, &state)));
+    }
+    Ok(())
+}
+
+fn offset_request<H: shardmq_protocol::ext::WriteFields>(
+    shared: &Shared,
+    addr: SocketAddr,
+    what: &'static str,
+    code: i32,
+    header: &H,
+) -> Result<Option<i64>> {
+    let reply = shared
+        .pool
+        .get(addr)?
+        .request(what, code, header, &[])?
+        .wait(shared.config.timeout)?;
+    if reply.head.code == response_code::QUERY_NOT_FOUND {
+        return Ok(None);
+    }
+    let reply = expect(reply, addr, what, &[response_code::SUCCESS])?;
+    Ok(Some(
+        reply
+            .header::<OffsetResponseHeader>()
+            .map_err(|source| ClientError::Protocol { addr, source })?
+            .offset,
+    ))
+}
+
+fn local_offsets(shared: &Shared) -> BTreeMap<String, i64> {
+    shared
+        .config
+        .offset_file
+        .as_ref()
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn local_key(topic: &str, q: &QueueAddr) -> String {
+    format!("{topic}@{}@{}", q.broker_name, q.queue_id)
+}
+
+fn start_offset(shared: &Shared, topic: &str, q: &QueueAddr) -> Result<i64> {
+    let stored = match shared.config.model {
+        MessageModel::Broadcasting => local_offsets(shared).get(&local_key(topic, q)).copied(),
+        MessageModel::Clustering => {
+            let h = QueryConsumerOffsetRequestHeader {
+                consumer_group: shared.config.group.as_str().into(),
+                topic: topic.into(),
+                queue_id: q.queue_id,
+                set_zero_if_not_found: Some(false),
+            };
+            offset_request(
+                shared,
+                q.addr,
+                "QUERY_CONSUMER_OFFSET",
+                request_code::QUERY_CONSUMER_OFFSET,
+                &h,
+            )?
+        }
+    };
+    if let Some(o) = stored {
+        return Ok(o);
+    }
+    Ok(match shared.config.start_from {
+        StartFrom::First => {
+            let h = GetMinOffsetRequestHeader {
+                topic: topic.into(),
+                queue_id: q.queue_id,
+            };
+            offset_request(
+                shared,
+                q.addr,
+                "GET_MIN_OFFSET",
+                request_code::GET_MIN_OFFSET,
+                &h,
+            )?
+            .unwrap_or(0)
+        }
+        StartFrom::Last => {
+            let h = GetMaxOffsetRequestHeader {
+                topic: topic.into(),
+                queue_id: q.queue_id,
+                committed: None,
+            };
+            offset_request(
+                shared,
+                q.addr,
+                "GET_MAX_OFFSET",
+                request_code::GET_MAX_OFFSET,
+                &h,
+            )?
+            .unwrap_or(0)
+        }
+    })
+}
+
+fn lock_queue(shared: &Shared, q: &QueueState, lock: bool) -> bool {
+    let body = LockBatchRequestBody {
+        consumer_group: shared.config.group.clone(),
+        client_id: shared.config.client_id.clone(),
+        only_this_broker: true,
+        mq_set: vec![MessageQueue {
+            topic: q.topic.clone(),
+            broker_name: q.queue.broker_name.clone(),
+            queue_id: q.queue.queue_id,
+        }],
+    };
+    let code = if lock {
+        request_code::LOCK_BATCH_MQ
+    } else {
+        request_code::UNLOCK_BATCH_MQ
+    };
+    let reply = shared.pool.get(q.queue.addr).and_then(|c| {
+        c.request("LOCK_BATCH_MQ", code, &EmptyHeader, &body.encode())?
+            .wait(shared.config.timeout)
+    });
+    match reply {
+        Ok(r) if lock => {
+            LockBatchResponseBody::decode(&r.body).is_ok_and(|b| !b.lock_ok_mq_set.is_empty())
+        }
+        Ok(_) => true,
+        Err(_) => false,
+    }
+}
+
+fn pull_loop(shared: &Shared, q: &Arc<QueueState>) {
+    let orderly = match &shared.listener {
+        Listener::Orderly(f) => Some(f.clone()),
+        Listener::Concurrent(_) => None,
+    };
+    let mut locked_at: Option<Instant> = None;
+    while !shared.stop.load(Ordering::Acquire) && !q.dropped.load(Ordering::Acquire) {
+        if orderly.is_some() && locked_at.is_none_or(|t| t.elapsed() > Duration::from_secs(20)) {
+            if lock_queue(shared, q, true) {
+                locked_at = Some(Instant::now());
+            } else {
+                locked_at = None;
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+        }
+        if q.cached.load(Ordering::Acquire) >= shared.config.max_cached_per_queue {
+            // Flow control: let the listener catch up.
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        let header = PullMessageRequestHeader {
+            consumer_group: shared.config.group.as_str().into(),
+            topic: q.topic.as_str().into(),
+            queue_id: q.queue.queue_id,
+            queue_offset: q.next_pull.load(Ordering::Acquire),
+            max_msg_nums: 32,
+            sys_flag: PULL_FLAG_SUSPEND | PULL_FLAG_SUBSCRIPTION,
+            commit_offset: 0,
+            suspend_timeout_millis: shared.config.suspend.as_millis() as i64,
+            subscription: Some(q.expression.as_str().into()),
+            sub_version: 0,
+            expression_type: Some("TAG".into()),
+            max_msg_bytes: None,
+            request_source: None,
+        };
+        let addr = q.queue.addr;
+        let reply = shared.pool.get(addr).and_then(|c| {
+            c.request("PULL_MESSAGE", request_code::PULL_MESSAGE, &header, &[])?
+                .wait(shared.config.suspend + shared.config.timeout)
+        });
+        let reply = match reply {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!("pull from {addr}: {e}");
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+        };
+        let Ok(h) = reply.header::<PullMessageResponseHeader>() else {
+            std::thread::sleep(Duration::from_millis(200));
+            continue;
+        };
+        let messages: Vec<ReceivedMessage> = StoredMessage::iter(&reply.body, true)
+            .filter_map(|m| m.ok())
+            .map(|stored| ReceivedMessage { stored })
+            .collect();
+        if q.dropped.load(Ordering::Acquire) {
+            break;
+        }
+        match &orderly {
+            Some(on_message) => {
+                for msg in &messages {
+                    while on_message(msg) == ConsumeResult::Later
+                        && !shared.stop.load(Ordering::Acquire)
+                    {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+                q.next_pull.store(h.next_begin_offset, Ordering::Release);
+            }
+            None => {
+                {
+                    let mut in_flight = q.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+                    in_flight.extend(messages.iter().map(ReceivedMessage::queue_offset));
+                }
+                q.cached.fetch_add(messages.len(), Ordering::AcqRel);
+                q.next_pull.store(h.next_begin_offset, Ordering::Release);
+                for msg in messages {
+                    if shared.work.send((q.clone(), msg)).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn commit_one(shared: &Shared, q: &QueueState) {
+    let offset = q.committable();
+    if offset == q.committed.load(Ordering::Acquire) {
+        return;
+    }
+    match shared.config.model {
+        MessageModel::Clustering => {
+            let header = UpdateConsumerOffsetRequestHeader {
+                consumer_group: shared.config.group.as_str().into(),
+                topic: q.topic.as_str().into(),
+                queue_id: q.queue.queue_id,
+                commit_offset: offset,
+            };
+            let done = shared.pool.get(q.queue.addr).and_then(|c| {
+                c.request(
+                    "UPDATE_CONSUMER_OFFSET",
+                    request_code::UPDATE_CONSUMER_OFFSET,
+                    &header,
+                    &[],
+                )?
+                .wait(shared.config.timeout)
+            });
+            if done.is_ok() {
+                q.committed.store(offset, Ordering::Release);
+            }
+        }
+        MessageModel::Broadcasting => {
+            let mut offsets = local_offsets(shared);
+            offsets.insert(local_key(&q.topic, &q.queue), offset);
+            if let Some(path) = &shared.config.offset_file {
+                if let Ok(json) = serde_json::to_vec(&offsets) {
+                    let tmp = path.with_extension("tmp");
+                    if std::fs::write(&tmp, json)
+                        .and_then(|()| std::fs::rename(&tmp, path))
+                        .is_ok()
+                    {
+                        q.committed.store(offset, Ordering::Release);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn commit_all(shared: &Shared) {
+    let queues: Vec<Arc<QueueState>> = shared
+        .queues
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .values()
+        .cloned()
+        .collect();
+    for q in queues {
+        commit_one(shared, &q);
+    }
+}
+
+fn unregister(shared: &Shared) {
+    let header = UnregisterClientRequestHeader {
+        client_id: shared.config.client_id.as_str().into(),
+        producer_group: None,
+        consumer_group: Some(shared.config.group.as_str().into()),
+    };
+    for addr in brokers(shared) {
+        let _ = shared.pool.get(addr).and_then(|c| {
+            c.request(
+                "UNREGISTER_CLIENT",
+                request_code::UNREGISTER_CLIENT,
+                &header,
+                &[],
+            )?
+            .wait(shared.config.timeout)
+        });
+    }
+}

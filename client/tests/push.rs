@@ -1,0 +1,236 @@
+//! Push consumers against a real broker: clustering with a member leaving midway, orderly
+//! listeners, broadcasting.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use shardmq::{
+    ConsumeResult, Listener, Message, MessageModel, Producer, ProducerConfig, PushConsumer,
+    PushConsumerConfig, QueueSelector, ReceivedMessage,
+};
+use shardmq_broker::config::{Args, BrokerConfig};
+use shardmq_broker::Broker;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn broker(dir: &std::path::Path) -> (Broker, SocketAddr) {
+    for _ in 0..10 {
+        let (listen, base, ns) = (free_port(), free_port(), free_port());
+        let args = Args::try_parse_from([
+            "mqbroker".to_string(),
+            "--listen".into(),
+            format!("127.0.0.1:{listen}"),
+            "--shard-port-base".into(),
+            base.to_string(),
+            "--namesrv-listen".into(),
+            format!("127.0.0.1:{ns}"),
+            "--data".into(),
+            dir.display().to_string(),
+            "--shards".into(),
+            "2".into(),
+        ])
+        .unwrap();
+        let (config, _) = BrokerConfig::resolve(&args, 2).unwrap();
+        if let Ok(b) = Broker::start(config) {
+            std::thread::sleep(Duration::from_millis(200));
+            return (b, SocketAddr::from(([127, 0, 0, 1], ns)));
+        }
+    }
+    panic!("no free ports");
+}
+
+type Seen = Arc<Mutex<Vec<String>>>;
+
+fn recorder(seen: &Seen) -> Arc<dyn Fn(&ReceivedMessage) -> ConsumeResult + Send + Sync> {
+    let seen = seen.clone();
+    Arc::new(move |m: &ReceivedMessage| {
+        seen.lock()
+            .unwrap()
+            .push(String::from_utf8(m.body().to_vec()).unwrap());
+        ConsumeResult::Success
+    })
+}
+
+fn config(ns: SocketAddr, group: &str, id: &str) -> PushConsumerConfig {
+    let mut c = PushConsumerConfig::new(vec![ns], group);
+    c.client_id = id.into();
+    c.rebalance_every = Duration::from_millis(500);
+    c.commit_every = Duration::from_millis(200);
+    c.suspend = Duration::from_millis(500);
+    c
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+#[test]
+fn three_members_split_the_queues_and_lose_nothing_when_one_leaves_midway() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, ns) = broker(dir.path());
+    let producer = Producer::new(ProducerConfig::new(vec![ns], "PG")).unwrap();
+    producer.send(Message::new("Split", "create")).unwrap();
+    let seen: Seen = Arc::default();
+    let subs = vec![("Split".to_string(), "*".to_string())];
+    let mut consumers: Vec<PushConsumer> = ["c1", "c2", "c3"]
+        .iter()
+        .map(|id| {
+            PushConsumer::start(
+                config(ns, "SplitGroup", id),
+                subs.clone(),
+                Listener::Concurrent(recorder(&seen)),
+            )
+            .unwrap()
+        })
+        .collect();
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let sizes: Vec<usize> = consumers.iter().map(|c| c.assigned().len()).collect();
+            sizes.iter().sum::<usize>() == 8 && sizes.iter().all(|n| *n > 0)
+        }),
+        "the three members never split the 8 queues"
+    );
+    let assigned: Vec<Vec<(String, i32)>> = consumers.iter().map(PushConsumer::assigned).collect();
+    let all: HashSet<_> = assigned.iter().flatten().cloned().collect();
+    assert_eq!(all.len(), 8, "no queue held by two members: {assigned:?}");
+    for i in 0..150 {
+        producer
+            .send(Message::new("Split", format!("m{i}")))
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    consumers.pop().unwrap().shutdown();
+    for i in 150..300 {
+        producer
+            .send(Message::new("Split", format!("m{i}")))
+            .unwrap();
+    }
+    let want: HashSet<String> = (0..300).map(|i| format!("m{i}")).collect();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let got: HashSet<String> = seen.lock().unwrap().iter().cloned().collect();
+            want.is_subset(&got)
+        }),
+        "lost messages"
+    );
+    let total = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|b| b.starts_with('m'))
+        .count();
+    eprintln!(
+        "clustering: 300 sent, {total} deliveries, {} duplicates",
+        total - 300
+    );
+    for c in consumers {
+        c.shutdown();
+    }
+    producer.shutdown();
+    broker.stop();
+}
+
+#[test]
+fn an_orderly_listener_sees_each_keys_messages_in_the_order_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, ns) = broker(dir.path());
+    let producer = Producer::new(ProducerConfig::new(vec![ns], "PG")).unwrap();
+    for i in 0..40 {
+        for key in ["a", "b", "c"] {
+            producer
+                .send_to(
+                    Message::new("Orderly", format!("{key}:{i}")),
+                    &QueueSelector::ByKey(key.into()),
+                )
+                .unwrap();
+        }
+    }
+    let seen: Seen = Arc::default();
+    let consumer = PushConsumer::start(
+        config(ns, "OrderlyGroup", "o1"),
+        vec![("Orderly".into(), "*".into())],
+        Listener::Orderly(recorder(&seen)),
+    )
+    .unwrap();
+    assert!(wait_until(Duration::from_secs(15), || seen
+        .lock()
+        .unwrap()
+        .len()
+        >= 120));
+    consumer.shutdown();
+    let mut by_key: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for body in seen.lock().unwrap().iter() {
+        let (k, n) = body.split_once(':').unwrap();
+        by_key.entry(k.into()).or_default().push(n.parse().unwrap());
+    }
+    for (k, seq) in by_key {
+        assert_eq!(seq, (0..40).collect::<Vec<_>>(), "key {k}");
+    }
+    producer.shutdown();
+    broker.stop();
+}
+
+#[test]
+fn broadcasting_delivers_every_message_to_every_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, ns) = broker(dir.path());
+    let producer = Producer::new(ProducerConfig::new(vec![ns], "PG")).unwrap();
+    for i in 0..50 {
+        producer
+            .send(Message::new("Cast", format!("b{i}")))
+            .unwrap();
+    }
+    let members: Vec<(Seen, PushConsumer)> = ["x", "y"]
+        .iter()
+        .map(|id| {
+            let seen: Seen = Arc::default();
+            let mut c = config(ns, "CastGroup", id);
+            c.model = MessageModel::Broadcasting;
+            c.offset_file = Some(dir.path().join(format!("offsets-{id}.json")));
+            let consumer = PushConsumer::start(
+                c,
+                vec![("Cast".into(), "*".into())],
+                Listener::Concurrent(recorder(&seen)),
+            )
+            .unwrap();
+            (seen, consumer)
+        })
+        .collect();
+    for (seen, _) in &members {
+        assert!(wait_until(Duration::from_secs(15), || seen
+            .lock()
+            .unwrap()
+            .len()
+            >= 50));
+        let got: HashSet<String> = seen.lock().unwrap().iter().cloned().collect();
+        assert_eq!(
+            got,
+            (0..50).map(|i| format!("b{i}")).collect::<HashSet<_>>()
+        );
+    }
+    for (_, c) in members {
+        c.shutdown();
+    }
+    assert!(
+        dir.path().join("offsets-x.json").exists(),
+        "broadcasting offsets are kept locally"
+    );
+    producer.shutdown();
+    broker.stop();
+}
