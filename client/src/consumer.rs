@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use shardmq_protocol::codes::{request_code, response_code};
+use shardmq_protocol::ext::WriteFields;
 use shardmq_protocol::header::{
     GetMaxOffsetRequestHeader, GetMinOffsetRequestHeader, OffsetResponseHeader,
     PullMessageRequestHeader, PullMessageResponseHeader, QueryConsumerOffsetRequestHeader,
-    UpdateConsumerOffsetRequestHeader,
+    SearchOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
 use shardmq_protocol::message::StoredMessage;
 
@@ -28,6 +29,89 @@ pub enum StartFrom {
     First,
     /// Only messages sent from now on.
     Last,
+    /// The first message stored at or after this time (ms since the epoch).
+    Timestamp(i64),
+}
+
+/// Asks `pool`'s broker for an offset (`None` for QUERY_NOT_FOUND).
+pub(crate) fn offset_request<H: WriteFields>(
+    pool: &Pool,
+    timeout: Duration,
+    addr: SocketAddr,
+    what: &'static str,
+    code: i32,
+    header: &H,
+) -> Result<Option<i64>> {
+    let reply = pool
+        .get(addr)?
+        .request(what, code, header, &[])?
+        .wait(timeout)?;
+    if reply.head.code == response_code::QUERY_NOT_FOUND {
+        return Ok(None);
+    }
+    let reply = expect(reply, addr, what, &[response_code::SUCCESS])?;
+    let h: OffsetResponseHeader = reply
+        .header()
+        .map_err(|source| ClientError::Protocol { addr, source })?;
+    Ok(Some(h.offset))
+}
+
+/// Where a queue with no committed offset starts, asked of the queue's broker.
+pub(crate) fn start_offset(
+    pool: &Pool,
+    timeout: Duration,
+    q: &QueueAddr,
+    topic: &str,
+    start: StartFrom,
+) -> Result<i64> {
+    let offset = match start {
+        StartFrom::First => {
+            let h = GetMinOffsetRequestHeader {
+                topic: topic.into(),
+                queue_id: q.queue_id,
+            };
+            offset_request(
+                pool,
+                timeout,
+                q.addr,
+                "GET_MIN_OFFSET",
+                request_code::GET_MIN_OFFSET,
+                &h,
+            )?
+        }
+        StartFrom::Last => {
+            let h = GetMaxOffsetRequestHeader {
+                topic: topic.into(),
+                queue_id: q.queue_id,
+                committed: None,
+            };
+            offset_request(
+                pool,
+                timeout,
+                q.addr,
+                "GET_MAX_OFFSET",
+                request_code::GET_MAX_OFFSET,
+                &h,
+            )?
+        }
+        StartFrom::Timestamp(ms) => {
+            let h = SearchOffsetRequestHeader {
+                topic: topic.into(),
+                queue_id: q.queue_id,
+                timestamp: ms,
+                boundary_type: None,
+            };
+            offset_request(
+                pool,
+                timeout,
+                q.addr,
+                "SEARCH_OFFSET_BY_TIMESTAMP",
+                request_code::SEARCH_OFFSET_BY_TIMESTAMP,
+                &h,
+            )?
+        }
+    };
+    Ok(offset.unwrap_or(0))
 }
 
 /// Pull consumer settings.
@@ -85,26 +169,14 @@ impl PullConsumer {
         })
     }
 
-    fn offset_call<H: shardmq_protocol::ext::WriteFields>(
+    fn offset_call<H: WriteFields>(
         &self,
         addr: SocketAddr,
         what: &'static str,
         code: i32,
         header: &H,
     ) -> Result<Option<i64>> {
-        let reply = self
-            .pool
-            .get(addr)?
-            .request(what, code, header, &[])?
-            .wait(self.config.timeout)?;
-        if reply.head.code == response_code::QUERY_NOT_FOUND {
-            return Ok(None);
-        }
-        let reply = expect(reply, addr, what, &[response_code::SUCCESS])?;
-        let h: OffsetResponseHeader = reply
-            .header()
-            .map_err(|source| ClientError::Protocol { addr, source })?;
-        Ok(Some(h.offset))
+        offset_request(&self.pool, self.config.timeout, addr, what, code, header)
     }
 
     /// Takes every readable queue of `topic`, each from the group's committed offset (or
@@ -125,35 +197,15 @@ impl PullConsumer {
                 request_code::QUERY_CONSUMER_OFFSET,
                 &query,
             )?;
-            let offset = match (committed, self.config.start_from) {
-                (Some(o), _) => o,
-                (None, StartFrom::First) => {
-                    let h = GetMinOffsetRequestHeader {
-                        topic: topic.into(),
-                        queue_id: queue.queue_id,
-                    };
-                    self.offset_call(
-                        queue.addr,
-                        "GET_MIN_OFFSET",
-                        request_code::GET_MIN_OFFSET,
-                        &h,
-                    )?
-                    .unwrap_or(0)
-                }
-                (None, StartFrom::Last) => {
-                    let h = GetMaxOffsetRequestHeader {
-                        topic: topic.into(),
-                        queue_id: queue.queue_id,
-                        committed: None,
-                    };
-                    self.offset_call(
-                        queue.addr,
-                        "GET_MAX_OFFSET",
-                        request_code::GET_MAX_OFFSET,
-                        &h,
-                    )?
-                    .unwrap_or(0)
-                }
+            let offset = match committed {
+                Some(o) => o,
+                None => start_offset(
+                    &self.pool,
+                    self.config.timeout,
+                    &queue,
+                    topic,
+                    self.config.start_from,
+                )?,
             };
             added.push(Assigned {
                 topic: topic.to_owned(),

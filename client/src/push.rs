@@ -20,14 +20,13 @@ use shardmq_protocol::body::{
 };
 use shardmq_protocol::codes::{request_code, response_code};
 use shardmq_protocol::header::{
-    EmptyHeader, GetConsumerListByGroupRequestHeader, GetMaxOffsetRequestHeader,
-    GetMinOffsetRequestHeader, OffsetResponseHeader, PullMessageRequestHeader,
+    EmptyHeader, GetConsumerListByGroupRequestHeader, PullMessageRequestHeader,
     PullMessageResponseHeader, QueryConsumerOffsetRequestHeader, UnregisterClientRequestHeader,
     UpdateConsumerOffsetRequestHeader, PULL_FLAG_SUBSCRIPTION, PULL_FLAG_SUSPEND,
 };
 use shardmq_protocol::message::StoredMessage;
 
-use crate::consumer::StartFrom;
+use crate::consumer::{self, StartFrom};
 use crate::error::{ClientError, Result};
 use crate::message::ReceivedMessage;
 use crate::pool::Pool;
@@ -336,6 +335,7 @@ fn heartbeat(shared: &Shared) {
             consume_from_where: match c.start_from {
                 StartFrom::First => ConsumeFromWhere::CONSUME_FROM_FIRST_OFFSET,
                 StartFrom::Last => ConsumeFromWhere::CONSUME_FROM_LAST_OFFSET,
+                StartFrom::Timestamp(_) => ConsumeFromWhere::CONSUME_FROM_TIMESTAMP,
             },
             subscription_data_set: shared
                 .subscriptions
@@ -466,21 +466,14 @@ fn offset_request<H: shardmq_protocol::ext::WriteFields>(
     code: i32,
     header: &H,
 ) -> Result<Option<i64>> {
-    let reply = shared
-        .pool
-        .get(addr)?
-        .request(what, code, header, &[])?
-        .wait(shared.config.timeout)?;
-    if reply.head.code == response_code::QUERY_NOT_FOUND {
-        return Ok(None);
-    }
-    let reply = expect(reply, addr, what, &[response_code::SUCCESS])?;
-    Ok(Some(
-        reply
-            .header::<OffsetResponseHeader>()
-            .map_err(|source| ClientError::Protocol { addr, source })?
-            .offset,
-    ))
+    consumer::offset_request(
+        &shared.pool,
+        shared.config.timeout,
+        addr,
+        what,
+        code,
+        header,
+    )
 }
 
 fn local_offsets(shared: &Shared) -> BTreeMap<String, i64> {
@@ -519,37 +512,13 @@ fn start_offset(shared: &Shared, topic: &str, q: &QueueAddr) -> Result<i64> {
     if let Some(o) = stored {
         return Ok(o);
     }
-    Ok(match shared.config.start_from {
-        StartFrom::First => {
-            let h = GetMinOffsetRequestHeader {
-                topic: topic.into(),
-                queue_id: q.queue_id,
-            };
-            offset_request(
-                shared,
-                q.addr,
-                "GET_MIN_OFFSET",
-                request_code::GET_MIN_OFFSET,
-                &h,
-            )?
-            .unwrap_or(0)
-        }
-        StartFrom::Last => {
-            let h = GetMaxOffsetRequestHeader {
-                topic: topic.into(),
-                queue_id: q.queue_id,
-                committed: None,
-            };
-            offset_request(
-                shared,
-                q.addr,
-                "GET_MAX_OFFSET",
-                request_code::GET_MAX_OFFSET,
-                &h,
-            )?
-            .unwrap_or(0)
-        }
-    })
+    consumer::start_offset(
+        &shared.pool,
+        shared.config.timeout,
+        q,
+        topic,
+        shared.config.start_from,
+    )
 }
 
 fn lock_queue(shared: &Shared, q: &QueueState, lock: bool) -> bool {

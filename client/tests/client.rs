@@ -184,3 +184,42 @@ fn errors_name_what_failed() {
         .with_property("bad\u{1}name", "v")
         .is_err());
 }
+
+#[test]
+fn a_group_can_start_from_a_point_in_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, ns) = broker(dir.path());
+    let producer = Producer::new(ProducerConfig::new(vec![ns], "PG")).unwrap();
+    for i in 0..5 {
+        producer
+            .send_to(
+                Message::new("Timed", format!("old-{i}")),
+                &QueueSelector::ByKey("k".into()),
+            )
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let from = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    for i in 0..5 {
+        producer
+            .send_to(
+                Message::new("Timed", format!("new-{i}")),
+                &QueueSelector::ByKey("k".into()),
+            )
+            .unwrap();
+    }
+    let mut config = PullConsumerConfig::new(vec![ns], "TimedGroup");
+    config.start_from = StartFrom::Timestamp(from);
+    let consumer = PullConsumer::new(config).unwrap();
+    consumer.assign("Timed").unwrap();
+    let got: Vec<String> = drain(&consumer, 5)
+        .iter()
+        .map(|m| String::from_utf8(m.body().to_vec()).unwrap())
+        .collect();
+    assert_eq!(got, (0..5).map(|i| format!("new-{i}")).collect::<Vec<_>>());
+    producer.shutdown();
+    broker.stop();
+}
