@@ -103,6 +103,17 @@ async fn call(stream: &mut TcpStream, request: &Command) -> std::io::Result<Comm
     }
 }
 
+/// A digest of the topic table (names, queue counts, permissions): when it changes, the
+/// name servers hear of it at once rather than at the next periodic registration.
+fn topics_fingerprint(shard: &Shard) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for (name, t) in shard.topics.borrow().iter() {
+        (name, t.read_queue_nums, t.write_queue_nums, t.perm).hash(&mut h);
+    }
+    h.finish()
+}
+
 /// Keeps this broker registered with `namesrv` until `stopped()` says stop.
 pub async fn keep_registered(shard: Rc<Shard>, namesrv: SocketAddr, stopped: impl Fn() -> bool) {
     let mut stream: Option<TcpStream> = None;
@@ -117,11 +128,11 @@ pub async fn keep_registered(shard: Rc<Shard>, namesrv: SocketAddr, stopped: imp
         }
         // Counted when the body is built (no await in between), so that a topic created while
         // the registration is in flight triggers the next one.
-        let mut topics_then = shard.topics.borrow().len();
+        let mut topics_then = topics_fingerprint(&shard);
         if let Some(s) = stream.as_mut() {
             opaque += 1;
             let request = register_request(&shard, opaque);
-            topics_then = shard.topics.borrow().len();
+            topics_then = topics_fingerprint(&shard);
             match call(s, &request).await {
                 Ok(reply) if reply.head.code == response_code::SUCCESS => {
                     if !announced {
@@ -140,7 +151,7 @@ pub async fn keep_registered(shard: Rc<Shard>, namesrv: SocketAddr, stopped: imp
         }
         // Re-register every 30 s, sooner when the topic table changes.
         let mut waited = Duration::ZERO;
-        while waited < REGISTER_EVERY && !stopped() && shard.topics.borrow().len() == topics_then {
+        while waited < REGISTER_EVERY && !stopped() && topics_fingerprint(&shard) == topics_then {
             glommio::timer::sleep(Duration::from_millis(100)).await;
             waited += Duration::from_millis(100);
         }

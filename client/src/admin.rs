@@ -339,9 +339,14 @@ impl Admin {
         let (namesrv, info) = self.cluster_info_with_source()?;
         let Some(names) = info.cluster_addr_table.get(cluster) else {
             let known: Vec<&str> = info.cluster_addr_table.keys().map(String::as_str).collect();
+            let known = if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            };
             return Err(ClientError::Invalid(format!(
-                "cluster `{cluster}` is not registered with name server {namesrv} (known clusters: {}); check -c",
-                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                "cluster `{cluster}` is not registered with name server {namesrv} \
+                 (known clusters: {known}); check -c"
             )));
         };
         let mut masters = Vec::with_capacity(names.len());
@@ -356,7 +361,8 @@ impl Admin {
         }
         if masters.is_empty() {
             return Err(ClientError::Invalid(format!(
-                "cluster `{cluster}` has no master broker registered with name server {namesrv}; start a master (brokerId 0) or wait for it to register"
+                "cluster `{cluster}` has no master broker registered with name server {namesrv}; \
+                 start a master (brokerId 0) or wait for it to register"
             )));
         }
         Ok(masters)
@@ -428,7 +434,8 @@ fn check_topic_name(topic: &str) -> Result<()> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '%' | '|' | '_' | '-');
     if topic.is_empty() || topic.len() > TOPIC_NAME_BYTES_MAX || !topic.chars().all(allowed) {
         return Err(ClientError::Invalid(format!(
-            "topic name `{topic}` is not valid: use 1 to {TOPIC_NAME_BYTES_MAX} characters from a-z A-Z 0-9 _ - % |"
+            "topic name `{topic}` is not valid: \
+             use 1 to {TOPIC_NAME_BYTES_MAX} characters from a-z A-Z 0-9 _ - % |"
         )));
     }
     Ok(())

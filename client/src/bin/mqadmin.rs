@@ -128,7 +128,8 @@ fn run(command: Command) -> Result<(), ClientError> {
                 admin(&common)?.create_topic(&cluster, &topic, read_queues, write_queues)?;
             for addr in created {
                 println!(
-                    "create topic `{topic}` (read {read_queues}, write {write_queues} queues) on {addr}: success"
+                    "create topic `{topic}` (read {read_queues}, write {write_queues} queues) \
+                     on {addr}: success"
                 );
             }
         }
