@@ -7,18 +7,23 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use shardmq_protocol::body::{
+    ConsumeType, ConsumerData, ConsumerIdList, HeartbeatData, JsonBody, SubscriptionData,
+};
 use shardmq_protocol::codes::{request_code, response_code};
 use shardmq_protocol::ext::WriteFields;
 use shardmq_protocol::header::{
-    GetMaxOffsetRequestHeader, GetMinOffsetRequestHeader, OffsetResponseHeader,
-    PullMessageRequestHeader, PullMessageResponseHeader, QueryConsumerOffsetRequestHeader,
-    SearchOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
+    EmptyHeader, GetConsumerListByGroupRequestHeader, GetMaxOffsetRequestHeader,
+    GetMinOffsetRequestHeader, OffsetResponseHeader, PullMessageRequestHeader,
+    PullMessageResponseHeader, QueryConsumerOffsetRequestHeader, SearchOffsetRequestHeader,
+    UpdateConsumerOffsetRequestHeader,
 };
 use shardmq_protocol::message::StoredMessage;
 
 use crate::error::{ClientError, Result};
 use crate::message::ReceivedMessage;
 use crate::pool::Pool;
+use crate::rebalance::{allocate, Allocation};
 use crate::remoting::expect;
 use crate::route::{read_queues, QueueAddr, Routes};
 
@@ -123,10 +128,14 @@ pub struct PullConsumerConfig {
     pub start_from: StartFrom,
     /// Messages one pull asks for per queue.
     pub batch: i32,
+    /// Commit after every poll (RocketMQ's autoCommit); otherwise call `commit`.
+    pub auto_commit: bool,
+    /// This client's id in the group, for `subscribe` (RocketMQ's `ip@instance`).
+    pub client_id: String,
 }
 
 impl PullConsumerConfig {
-    /// Defaults: 3 s timeout, start from the first message, 32 per pull.
+    /// Defaults: 3 s timeout, start from the first message, 32 per pull, manual commit.
     pub fn new(namesrv: Vec<SocketAddr>, group: impl Into<String>) -> Self {
         PullConsumerConfig {
             namesrv,
@@ -134,6 +143,14 @@ impl PullConsumerConfig {
             timeout: Duration::from_secs(3),
             start_from: StartFrom::First,
             batch: 32,
+            auto_commit: false,
+            client_id: format!(
+                "127.0.0.1@{}#pull{:x}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos())
+            ),
         }
     }
 }
@@ -152,7 +169,12 @@ pub struct PullConsumer {
     routes: Arc<Routes>,
     pool: Arc<Pool>,
     assigned: Arc<Mutex<Vec<Assigned>>>,
+    /// Topics joined with `subscribe`, and when the group was last rebalanced.
+    subscribed: Arc<Mutex<(Vec<String>, Option<std::time::Instant>)>>,
 }
+
+/// How often a subscribed pull consumer re-checks its group (heartbeat and allocation).
+const SUBSCRIBE_REBALANCE_EVERY: Duration = Duration::from_secs(10);
 
 impl PullConsumer {
     pub fn new(config: PullConsumerConfig) -> Result<PullConsumer> {
@@ -166,6 +188,7 @@ impl PullConsumer {
             pool: Arc::new(Pool::new(config.timeout, None)),
             config: Arc::new(config),
             assigned: Arc::default(),
+            subscribed: Arc::default(),
         })
     }
 
@@ -183,8 +206,129 @@ impl PullConsumer {
     /// the configured start).
     pub fn assign(&self, topic: &str) -> Result<()> {
         let route = self.routes.route(&self.pool, topic)?;
-        let mut added = Vec::new();
-        for queue in read_queues(&route) {
+        let added = read_queues(&route)
+            .into_iter()
+            .map(|q| self.open_queue(topic, q))
+            .collect::<Result<Vec<_>>>()?;
+        self.assigned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(added);
+        Ok(())
+    }
+
+    /// Joins the group on `topic`: its queues are split among the group's members (the
+    /// averagely strategy), re-checked every 10 s as members come and go.
+    pub fn subscribe(&self, topic: &str) -> Result<()> {
+        {
+            let mut s = self.subscribed.lock().unwrap_or_else(|p| p.into_inner());
+            if !s.0.iter().any(|t| t == topic) {
+                s.0.push(topic.to_owned());
+            }
+        }
+        // Subscribing again re-checks the group at once.
+        self.rebalance()
+    }
+
+    fn rebalance(&self) -> Result<()> {
+        let topics = {
+            let mut s = self.subscribed.lock().unwrap_or_else(|p| p.into_inner());
+            s.1 = Some(std::time::Instant::now());
+            s.0.clone()
+        };
+        for topic in topics {
+            let route = self.routes.refresh(&self.pool, &topic)?;
+            let brokers: Vec<SocketAddr> = route
+                .broker_datas
+                .iter()
+                .filter_map(|b| b.master_addr()?.parse().ok())
+                .collect();
+            let heartbeat = HeartbeatData {
+                client_id: self.config.client_id.clone(),
+                consumer_data_set: vec![ConsumerData {
+                    group_name: self.config.group.clone(),
+                    consume_type: ConsumeType::CONSUME_ACTIVELY,
+                    subscription_data_set: vec![SubscriptionData {
+                        topic: topic.clone(),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            };
+            let mut members = Vec::new();
+            for addr in &brokers {
+                let conn = self.pool.get(*addr)?;
+                conn.request(
+                    "HEART_BEAT",
+                    request_code::HEART_BEAT,
+                    &EmptyHeader,
+                    &heartbeat.encode(),
+                )?
+                .wait(self.config.timeout)?;
+                let header = GetConsumerListByGroupRequestHeader {
+                    consumer_group: self.config.group.as_str().into(),
+                };
+                let reply = conn
+                    .request(
+                        "GET_CONSUMER_LIST_BY_GROUP",
+                        request_code::GET_CONSUMER_LIST_BY_GROUP,
+                        &header,
+                        &[],
+                    )?
+                    .wait(self.config.timeout)?;
+                let reply = expect(
+                    reply,
+                    *addr,
+                    "GET_CONSUMER_LIST_BY_GROUP",
+                    &[response_code::SUCCESS],
+                )?;
+                members = ConsumerIdList::decode(&reply.body)
+                    .map_err(|source| ClientError::Protocol {
+                        addr: *addr,
+                        source,
+                    })?
+                    .consumer_id_list;
+            }
+            let mine = allocate(
+                Allocation::Averagely,
+                &self.config.client_id,
+                &members,
+                &read_queues(&route),
+            );
+            let (keep, gone): (Vec<Assigned>, Vec<Assigned>) = {
+                let mut assigned = self.assigned.lock().unwrap_or_else(|p| p.into_inner());
+                std::mem::take(&mut *assigned)
+                    .into_iter()
+                    .partition(|a| a.topic != topic || mine.contains(&a.queue))
+            };
+            *self.assigned.lock().unwrap_or_else(|p| p.into_inner()) = gone;
+            self.commit()?;
+            let mut now = keep;
+            for q in mine {
+                if !now.iter().any(|a| a.topic == topic && a.queue == q) {
+                    now.push(self.open_queue(&topic, q)?);
+                }
+            }
+            *self.assigned.lock().unwrap_or_else(|p| p.into_inner()) = now;
+        }
+        Ok(())
+    }
+
+    /// Polls until some messages arrive or `timeout` passes.
+    pub fn poll_timeout(&self, timeout: Duration) -> Result<Vec<ReceivedMessage>> {
+        let end = std::time::Instant::now() + timeout;
+        loop {
+            let messages = self.poll()?;
+            if !messages.is_empty() || std::time::Instant::now() >= end {
+                return Ok(messages);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn open_queue(&self, topic: &str, queue: QueueAddr) -> Result<Assigned> {
+        {
             let query = QueryConsumerOffsetRequestHeader {
                 consumer_group: self.config.group.as_str().into(),
                 topic: topic.into(),
@@ -207,22 +351,32 @@ impl PullConsumer {
                     self.config.start_from,
                 )?,
             };
-            added.push(Assigned {
+            Ok(Assigned {
                 topic: topic.to_owned(),
                 queue,
                 offset,
                 committed: offset,
-            });
+            })
         }
-        self.assigned
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(added);
-        Ok(())
     }
 
     /// Pulls once from every assigned queue (without waiting) and returns what arrived.
     pub fn poll(&self) -> Result<Vec<ReceivedMessage>> {
+        let due = {
+            let s = self.subscribed.lock().unwrap_or_else(|p| p.into_inner());
+            !s.0.is_empty() && s.1.is_none_or(|t| t.elapsed() >= SUBSCRIBE_REBALANCE_EVERY)
+        };
+        if due {
+            self.rebalance()?;
+        }
+        let messages = self.pull_assigned()?;
+        if self.config.auto_commit {
+            self.commit()?;
+        }
+        Ok(messages)
+    }
+
+    fn pull_assigned(&self) -> Result<Vec<ReceivedMessage>> {
         let mut assigned = self.assigned.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = Vec::new();
         for a in assigned.iter_mut() {

@@ -223,3 +223,49 @@ fn a_group_can_start_from_a_point_in_time() {
     producer.shutdown();
     broker.stop();
 }
+
+#[test]
+fn subscribed_pull_consumers_split_the_group_and_auto_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, ns) = broker(dir.path());
+    let producer = Producer::new(ProducerConfig::new(vec![ns], "PG")).unwrap();
+    for i in 0..40 {
+        producer
+            .send(Message::new("Shared", format!("s{i}")))
+            .unwrap();
+    }
+    let make = |id: &str| {
+        let mut c = PullConsumerConfig::new(vec![ns], "SharedGroup");
+        c.client_id = id.into();
+        c.auto_commit = true;
+        PullConsumer::new(c).unwrap()
+    };
+    let (a, b) = (make("a"), make("b"));
+    a.subscribe("Shared").unwrap();
+    b.subscribe("Shared").unwrap();
+    // `a` subscribed alone first: subscribing again re-checks the group, which now has `b`.
+    a.subscribe("Shared").unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..20 {
+        for c in [&a, &b] {
+            seen.extend(
+                c.poll_timeout(Duration::from_millis(20))
+                    .unwrap()
+                    .into_iter()
+                    .map(|m| String::from_utf8(m.body().to_vec()).unwrap()),
+            );
+        }
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 40, "the two members together read everything");
+    // Everything was committed: a fresh member of the group finds nothing new.
+    let c = make("c");
+    c.assign("Shared").unwrap();
+    assert!(c
+        .poll_timeout(Duration::from_millis(100))
+        .unwrap()
+        .is_empty());
+    producer.shutdown();
+    broker.stop();
+}
