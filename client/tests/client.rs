@@ -46,6 +46,21 @@ fn broker(dir: &std::path::Path) -> (Broker, SocketAddr) {
     panic!("no free ports");
 }
 
+/// A topic created by a first send reaches the name server a moment later (the broker
+/// re-registers when its topic table changes): retry until it is routed.
+fn assign_when_routed(consumer: &PullConsumer, topic: &str) {
+    for _ in 0..60 {
+        match consumer.assign(topic) {
+            Ok(()) => return,
+            Err(shardmq::ClientError::NoRoute { .. }) => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(e) => panic!("assign {topic}: {e}"),
+        }
+    }
+    panic!("{topic} never got a route");
+}
+
 fn drain(consumer: &PullConsumer, want: usize) -> Vec<shardmq::ReceivedMessage> {
     let mut all = Vec::new();
     for _ in 0..200 {
@@ -91,7 +106,7 @@ fn every_send_mode_reaches_a_pull_consumer_with_its_tags_keys_and_ids() {
             .unwrap();
     }
     let consumer = PullConsumer::new(PullConsumerConfig::new(vec![ns], "CG")).unwrap();
-    consumer.assign("ClientTopic").unwrap();
+    assign_when_routed(&consumer, "ClientTopic");
     let got = drain(&consumer, 55);
     assert_eq!(got.len(), 55, "every message, once");
     let mut got_ids: Vec<String> = got
@@ -133,7 +148,7 @@ fn messages_with_one_key_keep_their_order_and_commits_resume_a_group() {
         }
     }
     let consumer = PullConsumer::new(PullConsumerConfig::new(vec![ns], "OG")).unwrap();
-    consumer.assign("Ordered").unwrap();
+    assign_when_routed(&consumer, "Ordered");
     let got = drain(&consumer, 60);
     for key in ["order-a", "order-b"] {
         let seq: Vec<u32> = got
@@ -154,14 +169,14 @@ fn messages_with_one_key_keep_their_order_and_commits_resume_a_group() {
             .unwrap();
     }
     let again = PullConsumer::new(PullConsumerConfig::new(vec![ns], "OG")).unwrap();
-    again.assign("Ordered").unwrap();
+    assign_when_routed(&again, "Ordered");
     let late = drain(&again, 3);
     assert_eq!(late.len(), 3);
     assert!(late.iter().all(|m| m.body().starts_with(b"late-")));
     let mut tail_config = PullConsumerConfig::new(vec![ns], "TailGroup");
     tail_config.start_from = StartFrom::Last;
     let tail = PullConsumer::new(tail_config).unwrap();
-    tail.assign("Ordered").unwrap();
+    assign_when_routed(&tail, "Ordered");
     assert!(tail.poll().unwrap().is_empty());
     producer.shutdown();
     broker.stop();
@@ -214,7 +229,7 @@ fn a_group_can_start_from_a_point_in_time() {
     let mut config = PullConsumerConfig::new(vec![ns], "TimedGroup");
     config.start_from = StartFrom::Timestamp(from);
     let consumer = PullConsumer::new(config).unwrap();
-    consumer.assign("Timed").unwrap();
+    assign_when_routed(&consumer, "Timed");
     let got: Vec<String> = drain(&consumer, 5)
         .iter()
         .map(|m| String::from_utf8(m.body().to_vec()).unwrap())
@@ -261,7 +276,7 @@ fn subscribed_pull_consumers_split_the_group_and_auto_commit() {
     assert_eq!(seen.len(), 40, "the two members together read everything");
     // Everything was committed: a fresh member of the group finds nothing new.
     let c = make("c");
-    c.assign("Shared").unwrap();
+    assign_when_routed(&c, "Shared");
     assert!(c
         .poll_timeout(Duration::from_millis(100))
         .unwrap()
