@@ -36,7 +36,7 @@ pub use admin::Admin;
 pub use consumer::{PullConsumer, PullConsumerConfig, StartFrom};
 pub use error::{ClientError, Result};
 pub use message::{Message, ReceivedMessage};
-pub use producer::{Producer, ProducerConfig, QueueSelector, SelectQueue, SendResult};
+pub use producer::{InFlight, Producer, ProducerConfig, QueueSelector, SelectQueue, SendResult};
 pub use push::{
     ConsumeResult, Listener, MessageModel, OnMessage, PushConsumer, PushConsumerConfig,
 };

@@ -2,10 +2,11 @@
 //! queue selection (round robin, by key for order, or the caller's), and retries that move
 //! to another broker after a failure.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use shardmq_protocol::codes::{request_code, response_code};
@@ -17,7 +18,7 @@ use crate::error::{ClientError, Result};
 use crate::message::Message;
 use crate::pool::Pool;
 use crate::remoting::{expect, PendingReply};
-use crate::route::{write_queues, QueueAddr, Routes};
+use crate::route::{write_queues, QueueAddr, Routes, ROUTE_REFRESH};
 
 /// A caller's queue choice: an index into the writable queues for a message.
 pub type SelectQueue = Arc<dyn Fn(&[QueueAddr], &Message) -> usize + Send + Sync>;
@@ -78,6 +79,32 @@ struct Inner {
     pool: Pool,
     next_queue: AtomicUsize,
     ids: UniqIds,
+    /// Writable queues by topic, trusted for [`ROUTE_REFRESH`] or until a send fails.
+    queues: Mutex<HashMap<String, CachedQueues>>,
+}
+
+/// When a topic's writable queues were fetched, and the queues.
+type CachedQueues = (Instant, Arc<Vec<QueueAddr>>);
+
+/// A send on its way: wait for the broker's acknowledgement, blocking or as a future.
+pub struct InFlight {
+    pending: PendingReply,
+    queue: QueueAddr,
+    msg_id: String,
+}
+
+impl InFlight {
+    /// Blocks until acknowledged or `timeout` passes.
+    pub fn wait(self, timeout: Duration) -> Result<SendResult> {
+        let reply = self.pending.wait(timeout)?;
+        Producer::finish(self.queue, self.msg_id, reply)
+    }
+
+    /// Waits as a future.
+    pub async fn wait_async(self) -> Result<SendResult> {
+        let reply = self.pending.wait_async().await?;
+        Producer::finish(self.queue, self.msg_id, reply)
+    }
 }
 
 /// Generates RocketMQ-style client ids: 32 hex digits of (IPv4, pid, random, time, counter).
@@ -136,13 +163,58 @@ impl Producer {
                 pool,
                 next_queue: AtomicUsize::new(0),
                 ids: UniqIds::new(),
+                queues: Mutex::default(),
             }),
         })
     }
 
     /// The writable queues of `topic`, fetching the route (or TBW102's, for a topic the
     /// broker will create on first send).
-    pub fn queues(&self, topic: &str) -> Result<Vec<QueueAddr>> {
+    pub fn queues(&self, topic: &str) -> Result<Arc<Vec<QueueAddr>>> {
+        if let Some((at, queues)) = self
+            .inner
+            .queues
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(topic)
+        {
+            if at.elapsed() < ROUTE_REFRESH {
+                return Ok(queues.clone());
+            }
+        }
+        let queues = Arc::new(self.fetch_queues(topic)?);
+        self.inner
+            .queues
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(topic.to_owned(), (Instant::now(), queues.clone()));
+        Ok(queues)
+    }
+
+    fn forget_queues(&self, topic: &str) {
+        self.inner
+            .queues
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(topic);
+        self.inner.routes.invalidate(topic);
+    }
+
+    /// Sends without waiting and without retries: the caller keeps many in flight and
+    /// collects each acknowledgement (what a load generator does).
+    pub fn start_send(&self, msg: Message) -> Result<InFlight> {
+        let queues = self.queues(&msg.topic)?;
+        let queue = self.pick(&queues, &msg, &QueueSelector::RoundRobin, None);
+        let mut m = msg;
+        let (pending, msg_id) = self.request(&mut m, &queue, None)?;
+        Ok(InFlight {
+            pending,
+            queue,
+            msg_id,
+        })
+    }
+
+    fn fetch_queues(&self, topic: &str) -> Result<Vec<QueueAddr>> {
         let inner = &self.inner;
         let route = match inner.routes.route(&inner.pool, topic) {
             Ok(r) => r,
@@ -294,7 +366,7 @@ impl Producer {
                 Ok(r) => return Ok(r),
                 Err(e) => {
                     tracing::debug!("send to {} failed: {e}; retrying elsewhere", queue.addr);
-                    self.inner.routes.invalidate(&msg.topic);
+                    self.forget_queues(&msg.topic);
                     avoid = Some(queue.broker_name.clone());
                     last = Some(e);
                 }
@@ -345,7 +417,7 @@ impl Producer {
             match attempt {
                 Ok(r) => return Ok(r),
                 Err(e) => {
-                    self.inner.routes.invalidate(&msg.topic);
+                    self.forget_queues(&msg.topic);
                     avoid = Some(queue.broker_name.clone());
                     last = Some(e);
                 }

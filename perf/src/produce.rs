@@ -1,0 +1,148 @@
+//! The sending side: producers spread over pinned threads, each keeping its window of sends
+//! in flight (async), one at a time (sync) or firing and forgetting (oneway); at a fixed
+//! rate, latency counts from each message's scheduled time, so stalls are not hidden
+//! (coordinated-omission correction).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shardmq::{InFlight, Message, Producer, ProducerConfig};
+
+use crate::args::{parse_namesrv, Mode, ProduceArgs};
+use crate::stats::{Collector, Recorder};
+
+/// How long one send may wait for its acknowledgement.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn error_kind(e: &shardmq::ClientError) -> String {
+    match e {
+        shardmq::ClientError::Server { code, .. } => format!("code {code}"),
+        shardmq::ClientError::Timeout { .. } => "timeout".into(),
+        shardmq::ClientError::Io { .. } | shardmq::ClientError::Closed { .. } => {
+            "connection".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Runs the producers until `deadline` or `stop`, recording into `collector`.
+pub fn run(
+    args: &ProduceArgs,
+    collector: &Collector,
+    deadline: Instant,
+    stop: &Arc<AtomicBool>,
+    cpus: &[usize],
+) -> Result<(), String> {
+    let namesrv = parse_namesrv(&args.common.namesrv)?;
+    let producers: Vec<Producer> = (0..args.producers.max(1))
+        .map(|i| {
+            Producer::new(ProducerConfig::new(namesrv.clone(), format!("mqperf-{i}")))
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<_, _>>()?;
+    // Make sure the topic exists (auto-created through TBW102) before the clock starts.
+    producers[0]
+        .send(Message::new(
+            args.common.topic.as_str(),
+            vec![b'x'; args.size],
+        ))
+        .map_err(|e| format!("first send to {}: {e}", args.common.topic))?;
+    let threads = args.threads.max(1);
+    let per_thread_rate = args.rate.map(|r| (r as f64 / threads as f64).max(1.0));
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let mine: Vec<Producer> = producers.iter().skip(t).step_by(threads).cloned().collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let mut recorder = collector.recorder();
+            let cpu = (!cpus.is_empty()).then(|| cpus[t % cpus.len()]);
+            let stop = stop.clone();
+            s.spawn(move || {
+                if let Some(cpu) = cpu {
+                    core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
+                }
+                worker(args, &mine, &mut recorder, deadline, &stop, per_thread_rate);
+            });
+        }
+    });
+    for p in &producers {
+        p.shutdown();
+    }
+    Ok(())
+}
+
+fn worker(
+    args: &ProduceArgs,
+    producers: &[Producer],
+    rec: &mut Recorder,
+    deadline: Instant,
+    stop: &AtomicBool,
+    rate: Option<f64>,
+) {
+    let body = bytes_of(args.size);
+    let topic = args.common.topic.as_str();
+    let started = Instant::now();
+    let interval = rate.map(|r| Duration::from_secs_f64(1.0 / r));
+    let mut sent: u64 = 0;
+    let mut windows: Vec<VecDeque<(InFlight, Instant)>> =
+        producers.iter().map(|_| VecDeque::new()).collect();
+    let window = if args.mode == Mode::Async {
+        args.inflight.max(1)
+    } else {
+        1
+    };
+    while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+        for (p, inflight) in producers.iter().zip(windows.iter_mut()) {
+            // The time this message should go: now, or its slot in the fixed-rate schedule.
+            let scheduled = match interval {
+                Some(i) => {
+                    let at = started + i.mul_f64(sent as f64);
+                    let now = Instant::now();
+                    if at > now {
+                        std::thread::sleep(at - now);
+                    }
+                    at
+                }
+                None => Instant::now(),
+            };
+            sent += 1;
+            let msg = Message::new(topic, body.clone());
+            match args.mode {
+                Mode::Oneway => match p.send_oneway(msg) {
+                    Ok(()) => rec.ok(scheduled.elapsed()),
+                    Err(e) => rec.error(&error_kind(&e)),
+                },
+                Mode::Sync | Mode::Async => {
+                    match p.start_send(msg) {
+                        Ok(f) => inflight.push_back((f, scheduled)),
+                        Err(e) => rec.error(&error_kind(&e)),
+                    }
+                    while inflight.len() >= window {
+                        complete(inflight, rec);
+                    }
+                }
+            }
+        }
+    }
+    for inflight in &mut windows {
+        while !inflight.is_empty() {
+            complete(inflight, rec);
+        }
+    }
+}
+
+fn complete(inflight: &mut VecDeque<(InFlight, Instant)>, rec: &mut Recorder) {
+    if let Some((f, scheduled)) = inflight.pop_front() {
+        match f.wait(SEND_TIMEOUT) {
+            Ok(_) => rec.ok(scheduled.elapsed()),
+            Err(e) => rec.error(&error_kind(&e)),
+        }
+    }
+}
+
+fn bytes_of(size: usize) -> bytes::Bytes {
+    bytes::Bytes::from(vec![b'x'; size])
+}
