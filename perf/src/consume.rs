@@ -1,16 +1,17 @@
 //! The consuming side: a push consumer whose listener counts each message and its end-to-end
-//! latency, from the born timestamp the producer stamped (millisecond resolution, the
-//! protocol's) to its arrival here.
+//! latency, from the send time mqperf stamps in each body (microseconds; see `stamp`) or
+//! else the message's millisecond born timestamp, to its arrival here.
 
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use shardmq::{
     ConsumeResult, Listener, PushConsumer, PushConsumerConfig, ReceivedMessage, StartFrom,
 };
 
 use crate::args::parse_namesrv;
+use crate::stamp;
 use crate::stats::{Collector, Recorder};
 
 thread_local! {
@@ -30,13 +31,14 @@ pub fn start(
     config.start_from = StartFrom::Last;
     config.consume_threads = 2;
     config.max_cached_per_queue = 10_000;
+    // Find a topic's queues soon after it is created, not at the default 20 s.
+    config.rebalance_every = Duration::from_secs(1);
     let template = Arc::new(Mutex::new(collector.recorder()));
     let listener = Listener::Concurrent(Arc::new(move |m: &ReceivedMessage| {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        let latency =
-            Duration::from_millis(now_ms.saturating_sub(m.stored.born_timestamp).max(0) as u64);
+        let now_us = stamp::now_us();
+        let sent_us = stamp::sent_us(m.body())
+            .unwrap_or_else(|| (m.stored.born_timestamp.max(0) as u64).saturating_mul(1000));
+        let latency = Duration::from_micros(now_us.saturating_sub(sent_us));
         RECORDER.with(|r| {
             let mut r = r.borrow_mut();
             let rec = r.get_or_insert_with(|| {

@@ -6,6 +6,7 @@ mod args;
 mod consume;
 mod plot;
 mod produce;
+mod stamp;
 mod stats;
 
 use std::process::ExitCode;
@@ -94,6 +95,8 @@ fn run(command: Command) -> Result<(), String> {
                 .unwrap_or_default();
             let e2e_stop = Arc::new(AtomicBool::new(false));
             let consumed = Collector::start("e2e", p.common.warmup, e2e_stop.clone());
+            // The consumer starts at the queues' ends: the topic must exist before it looks.
+            produce::create_topic(p)?;
             let consumer = consume::start(&p.common.namesrv, &p.common.topic, &a.group, &consumed)?;
             let sent = Collector::start("send", p.common.warmup, stop.clone());
             let deadline = Instant::now() + p.common.warmup + p.common.duration;

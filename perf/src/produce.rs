@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use shardmq::{InFlight, Message, Producer, ProducerConfig};
 
 use crate::args::{parse_namesrv, Mode, ProduceArgs};
+use crate::stamp::stamped;
 use crate::stats::{Collector, Recorder};
 
 /// How long one send may wait for its acknowledgement.
@@ -25,6 +26,25 @@ fn error_kind(e: &shardmq::ClientError) -> String {
         }
         other => other.to_string(),
     }
+}
+
+/// Sends one message so that the topic exists (auto-created through TBW102) before the
+/// clock starts.
+pub fn ensure_topic(producer: &Producer, args: &ProduceArgs) -> Result<(), String> {
+    producer
+        .send(Message::new(args.common.topic.as_str(), stamped(args.size)))
+        .map(|_| ())
+        .map_err(|e| format!("first send to {}: {e}", args.common.topic))
+}
+
+/// Creates the topic with a producer of its own, for a consumer that must see it first.
+pub fn create_topic(args: &ProduceArgs) -> Result<(), String> {
+    let namesrv = parse_namesrv(&args.common.namesrv)?;
+    let producer =
+        Producer::new(ProducerConfig::new(namesrv, "mqperf-probe")).map_err(|e| e.to_string())?;
+    let result = ensure_topic(&producer, args);
+    producer.shutdown();
+    result
 }
 
 /// Runs the producers until `deadline` or `stop`, recording into `collector`.
@@ -42,13 +62,7 @@ pub fn run(
                 .map_err(|e| e.to_string())
         })
         .collect::<Result<_, _>>()?;
-    // Make sure the topic exists (auto-created through TBW102) before the clock starts.
-    producers[0]
-        .send(Message::new(
-            args.common.topic.as_str(),
-            vec![b'x'; args.size],
-        ))
-        .map_err(|e| format!("first send to {}: {e}", args.common.topic))?;
+    ensure_topic(&producers[0], args)?;
     let threads = args.threads.max(1);
     let per_thread_rate = args.rate.map(|r| (r as f64 / threads as f64).max(1.0));
     std::thread::scope(|s| {
@@ -82,7 +96,6 @@ fn worker(
     stop: &AtomicBool,
     rate: Option<f64>,
 ) {
-    let body = bytes_of(args.size);
     let topic = args.common.topic.as_str();
     let started = Instant::now();
     let interval = rate.map(|r| Duration::from_secs_f64(1.0 / r));
@@ -109,7 +122,7 @@ fn worker(
                 None => Instant::now(),
             };
             sent += 1;
-            let msg = Message::new(topic, body.clone());
+            let msg = Message::new(topic, stamped(args.size));
             match args.mode {
                 Mode::Oneway => match p.send_oneway(msg) {
                     Ok(()) => rec.ok(scheduled.elapsed()),
@@ -141,8 +154,4 @@ fn complete(inflight: &mut VecDeque<(InFlight, Instant)>, rec: &mut Recorder) {
             Err(e) => rec.error(&error_kind(&e)),
         }
     }
-}
-
-fn bytes_of(size: usize) -> bytes::Bytes {
-    bytes::Bytes::from(vec![b'x'; size])
 }
