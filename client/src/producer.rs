@@ -100,6 +100,11 @@ impl InFlight {
         Producer::finish(self.queue, self.msg_id, reply)
     }
 
+    /// Whether the acknowledgement (or a failure) has arrived: `wait` won't block.
+    pub fn is_done(&self) -> bool {
+        self.pending.is_ready()
+    }
+
     /// Waits as a future.
     pub async fn wait_async(self) -> Result<SendResult> {
         let reply = self.pending.wait_async().await?;

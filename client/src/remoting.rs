@@ -59,6 +59,11 @@ impl PendingReply {
         }
     }
 
+    /// Whether the reply (or the connection's failure) has arrived: `wait` won't block.
+    pub fn is_ready(&self) -> bool {
+        !self.rx.is_empty() || self.rx.is_disconnected()
+    }
+
     /// Waits as a future (any runtime).
     pub async fn wait_async(self) -> Result<Command> {
         match self.rx.recv_async().await {

@@ -133,6 +133,11 @@ fn worker(
                         Ok(f) => inflight.push_back((f, scheduled)),
                         Err(e) => rec.error(&error_kind(&e)),
                     }
+                    // Count replies as they come (not only when the window is full), so a
+                    // paced run does not charge the window's depth to every message.
+                    while inflight.front().is_some_and(|(f, _)| f.is_done()) {
+                        complete(inflight, rec);
+                    }
                     while inflight.len() >= window {
                         complete(inflight, rec);
                     }

@@ -203,3 +203,48 @@ fn bad_duration_flag_names_the_value_and_the_units() {
     assert!(!out.status.success());
     assert!(stderr.contains("5 parsecs"), "{stderr}");
 }
+
+#[test]
+fn fixed_rate_run_holds_its_rate_and_counts_each_reply_when_it_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, ns) = broker(&dir.path().join("data"));
+    let json = dir.path().join("rate.json");
+    let ns = ns.to_string();
+    // 1000/s with a 256-deep window: were replies only counted when the window filled, every
+    // latency would read about 256 ms.
+    let out = mqperf(&[
+        "produce",
+        "--namesrv",
+        &ns,
+        "--topic",
+        "PerfRate",
+        "--rate",
+        "1000",
+        "--producers",
+        "1",
+        "--threads",
+        "1",
+        "--inflight",
+        "256",
+        "--duration",
+        "2s",
+        "--warmup",
+        "500ms",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = summary(&json);
+    let rate = s["rate_per_s"].as_f64().unwrap();
+    assert!(
+        (800.0..=1200.0).contains(&rate),
+        "rate {rate}/s, asked 1000: {s}"
+    );
+    let p50_us = s["latency_us"]["p50"].as_u64().unwrap();
+    assert!(p50_us < 50_000, "p50 {p50_us} us at 1000/s: {s}");
+    drop(broker);
+}
