@@ -122,23 +122,24 @@ fn worker(
                 None => Instant::now(),
             };
             sent += 1;
-            let msg = Message::new(topic, stamped(args.size));
             match args.mode {
-                Mode::Oneway => match p.send_oneway(msg) {
+                Mode::Oneway => match p.send_oneway(Message::new(topic, stamped(args.size))) {
                     Ok(()) => rec.ok(scheduled.elapsed()),
                     Err(e) => rec.error(&error_kind(&e)),
                 },
                 Mode::Sync | Mode::Async => {
-                    match p.start_send(msg) {
+                    // This producer's window is full: wait for its oldest (in sync mode, its
+                    // only) send, while the thread's other producers keep theirs in flight.
+                    while inflight.len() >= window {
+                        complete(inflight, rec);
+                    }
+                    match p.start_send(Message::new(topic, stamped(args.size))) {
                         Ok(f) => inflight.push_back((f, scheduled)),
                         Err(e) => rec.error(&error_kind(&e)),
                     }
                     // Count replies as they come (not only when the window is full), so a
                     // paced run does not charge the window's depth to every message.
                     while inflight.front().is_some_and(|(f, _)| f.is_done()) {
-                        complete(inflight, rec);
-                    }
-                    while inflight.len() >= window {
                         complete(inflight, rec);
                     }
                 }
