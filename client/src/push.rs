@@ -1,8 +1,9 @@
 //! The push consumer: subscribes to topics, heartbeats to their brokers, splits the group's
 //! queues among its members (again on NOTIFY_CONSUMER_IDS_CHANGED and every 20 s), long-polls
 //! each of its queues, and hands messages to a listener — concurrently on a bounded pool of
-//! threads, or orderly (one queue at a time, in order, holding the queue's lock on the
-//! broker). Offsets are committed to the broker (clustering) or a local file (broadcasting)
+//! threads, or orderly (one queue at a time, in order). In clustering a member consumes a
+//! queue only while it holds the queue's lock on the broker, so no two members of a group
+//! consume one queue at once. Offsets are committed to the broker (clustering) or a local file (broadcasting)
 //! periodically and on shutdown.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -119,6 +120,8 @@ struct QueueState {
     in_flight: Mutex<BTreeSet<i64>>,
     cached: AtomicUsize,
     dropped: AtomicBool,
+    /// Messages of this queue inside the listener now (see `release`).
+    executing: AtomicUsize,
     committed: AtomicI64,
 }
 
@@ -234,7 +237,14 @@ impl PushConsumer {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
-        commit_all(&self.shared);
+        // Commit and unlock every queue, so the rest of the group takes them over at once.
+        let queues: Vec<Arc<QueueState>> =
+            std::mem::take(&mut *self.shared.queues.lock().unwrap_or_else(|p| p.into_inner()))
+                .into_values()
+                .collect();
+        for q in queues {
+            release(&self.shared, &q);
+        }
         unregister(&self.shared);
         self.shared.pool.close_all();
     }
@@ -262,6 +272,16 @@ fn consume_worker(
             Err(flume::RecvTimeoutError::Timeout) => continue,
             Err(flume::RecvTimeoutError::Disconnected) => return,
         };
+        // Announce before looking at `dropped` (both SeqCst): `release` either sees this
+        // message executing and waits, or this worker sees the drop and skips it.
+        queue.executing.fetch_add(1, Ordering::SeqCst);
+        if queue.dropped.load(Ordering::SeqCst) {
+            // The queue went to another member: leave the message to it (its offset stays
+            // in flight, so the committed offset stays below it).
+            queue.executing.fetch_sub(1, Ordering::SeqCst);
+            queue.cached.fetch_sub(1, Ordering::AcqRel);
+            continue;
+        }
         let mut attempts = 0;
         while on_message(&msg) == ConsumeResult::Later
             && attempts < 16
@@ -276,6 +296,7 @@ fn consume_worker(
             .unwrap_or_else(|p| p.into_inner())
             .remove(&msg.queue_offset());
         queue.cached.fetch_sub(1, Ordering::AcqRel);
+        queue.executing.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -426,11 +447,7 @@ fn rebalance(shared: &Arc<Shared>) -> Result<()> {
         .collect();
     for k in gone {
         if let Some(q) = queues.remove(&k) {
-            q.dropped.store(true, Ordering::Release);
-            commit_one(shared, &q);
-            if matches!(shared.listener, Listener::Orderly(_)) {
-                lock_queue(shared, &q, false);
-            }
+            release(shared, &q);
         }
     }
     for (k, (topic, expression, queue)) in wanted {
@@ -446,6 +463,7 @@ fn rebalance(shared: &Arc<Shared>) -> Result<()> {
             in_flight: Mutex::default(),
             cached: AtomicUsize::new(0),
             dropped: AtomicBool::new(false),
+            executing: AtomicUsize::new(0),
             committed: AtomicI64::new(start),
         });
         queues.insert(k, state.clone());
@@ -521,6 +539,31 @@ fn start_offset(shared: &Shared, topic: &str, q: &QueueAddr) -> Result<i64> {
     )
 }
 
+/// Whether this member must hold a queue's broker lock to consume it: in clustering, so that
+/// no two members of the group consume one queue at once (a queue moves only after its old
+/// holder has stopped, committed and unlocked it, or after the lock expires).
+fn exclusive(shared: &Shared) -> bool {
+    shared.config.model == MessageModel::Clustering
+}
+
+/// Gives a queue up: no new message of it reaches the listener; once the ones inside have
+/// finished (waiting at most [`RELEASE_WAIT`]), commits and unlocks it. A listener still busy
+/// after that keeps the lock held until the broker expires it.
+fn release(shared: &Shared, q: &QueueState) {
+    q.dropped.store(true, Ordering::SeqCst);
+    let deadline = Instant::now() + RELEASE_WAIT;
+    while q.executing.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    commit_one(shared, q);
+    if exclusive(shared) && q.executing.load(Ordering::SeqCst) == 0 {
+        lock_queue(shared, q, false);
+    }
+}
+
+/// How long giving a queue up waits for its messages already in the listener.
+const RELEASE_WAIT: Duration = Duration::from_secs(10);
+
 fn lock_queue(shared: &Shared, q: &QueueState, lock: bool) -> bool {
     let body = LockBatchRequestBody {
         consumer_group: shared.config.group.clone(),
@@ -556,10 +599,20 @@ fn pull_loop(shared: &Shared, q: &Arc<QueueState>) {
         Listener::Concurrent(_) => None,
     };
     let mut locked_at: Option<Instant> = None;
+    let mut ever_locked = false;
     while !shared.stop.load(Ordering::Acquire) && !q.dropped.load(Ordering::Acquire) {
-        if orderly.is_some() && locked_at.is_none_or(|t| t.elapsed() > Duration::from_secs(20)) {
+        if exclusive(shared) && locked_at.is_none_or(|t| t.elapsed() > Duration::from_secs(20)) {
             if lock_queue(shared, q, true) {
                 locked_at = Some(Instant::now());
+                if !ever_locked {
+                    // The previous holder committed before unlocking: start from there,
+                    // not from what the broker said before the lock was ours.
+                    ever_locked = true;
+                    if let Ok(start) = start_offset(shared, &q.topic, &q.queue) {
+                        q.next_pull.store(start, Ordering::Release);
+                        q.committed.store(start, Ordering::Release);
+                    }
+                }
             } else {
                 locked_at = None;
                 std::thread::sleep(Duration::from_millis(200));
@@ -612,14 +665,26 @@ fn pull_loop(shared: &Shared, q: &Arc<QueueState>) {
         }
         match &orderly {
             Some(on_message) => {
+                // As in `consume_worker`: announce, then check the drop; stop between
+                // messages once the queue is given up, committing only what was consumed.
+                q.executing.fetch_add(1, Ordering::SeqCst);
+                let mut whole_batch = true;
                 for msg in &messages {
+                    if q.dropped.load(Ordering::SeqCst) {
+                        whole_batch = false;
+                        break;
+                    }
                     while on_message(msg) == ConsumeResult::Later
                         && !shared.stop.load(Ordering::Acquire)
                     {
                         std::thread::sleep(Duration::from_millis(100));
                     }
+                    q.next_pull.store(msg.queue_offset() + 1, Ordering::Release);
                 }
-                q.next_pull.store(h.next_begin_offset, Ordering::Release);
+                if whole_batch {
+                    q.next_pull.store(h.next_begin_offset, Ordering::Release);
+                }
+                q.executing.fetch_sub(1, Ordering::SeqCst);
             }
             None => {
                 {

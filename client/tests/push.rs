@@ -234,3 +234,107 @@ fn broadcasting_delivers_every_message_to_every_member() {
     producer.shutdown();
     broker.stop();
 }
+
+/// Per queue: which member is inside its listener with that queue's messages, and how many.
+type Active = Arc<Mutex<BTreeMap<i32, (&'static str, usize)>>>;
+
+/// A slow listener that counts, per queue, a message entering while another member is
+/// still inside the listener with the same queue.
+fn exclusive_recorder(
+    member: &'static str,
+    active: &Active,
+    overlaps: &Arc<Mutex<Vec<String>>>,
+    seen: &Seen,
+) -> Arc<dyn Fn(&ReceivedMessage) -> ConsumeResult + Send + Sync> {
+    let (active, overlaps, seen) = (active.clone(), overlaps.clone(), seen.clone());
+    Arc::new(move |m: &ReceivedMessage| {
+        let queue = m.stored.queue_id;
+        let counted = {
+            let mut a = active.lock().unwrap();
+            let entry = a.entry(queue).or_insert((member, 0));
+            if entry.1 > 0 && entry.0 != member {
+                overlaps
+                    .lock()
+                    .unwrap()
+                    .push(format!("queue {queue}: {member} while {} inside", entry.0));
+            }
+            if entry.1 == 0 {
+                entry.0 = member;
+            }
+            let counted = entry.0 == member;
+            if counted {
+                entry.1 += 1;
+            }
+            counted
+        };
+        std::thread::sleep(Duration::from_millis(3));
+        seen.lock()
+            .unwrap()
+            .push(String::from_utf8(m.body().to_vec()).unwrap());
+        if counted {
+            if let Some(entry) = active.lock().unwrap().get_mut(&queue) {
+                entry.1 -= 1;
+            }
+        }
+        ConsumeResult::Success
+    })
+}
+
+#[test]
+fn a_queue_handed_to_a_joining_member_is_never_in_two_listeners_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, ns) = broker(dir.path());
+    let producer = Producer::new(ProducerConfig::new(vec![ns], "PG")).unwrap();
+    for i in 0..400 {
+        producer
+            .send(Message::new("Handover", format!("h{i}")))
+            .unwrap();
+    }
+    let (active, overlaps, seen): (Active, Arc<Mutex<Vec<String>>>, Seen) =
+        (Arc::default(), Arc::default(), Arc::default());
+    let subs = vec![("Handover".to_string(), "*".to_string())];
+    let start = |id: &'static str| {
+        let mut c = config(ns, "HandoverGroup", id);
+        c.start_from = shardmq::StartFrom::First;
+        PushConsumer::start(
+            c,
+            subs.clone(),
+            Listener::Concurrent(exclusive_recorder(id, &active, &overlaps, &seen)),
+        )
+        .unwrap()
+    };
+    // The first member takes every queue and a backlog it needs ~600 ms to get through;
+    // the second joins in the middle and takes half the queues over.
+    let first = start("first");
+    assert!(
+        wait_until(Duration::from_secs(10), || seen.lock().unwrap().len() >= 40),
+        "the first member consumed nothing"
+    );
+    let second = start("second");
+    let want: HashSet<String> = (0..400).map(|i| format!("h{i}")).collect();
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            let got: HashSet<String> = seen.lock().unwrap().iter().cloned().collect();
+            want.is_subset(&got)
+        }),
+        "lost messages"
+    );
+    assert!(
+        !second.assigned().is_empty(),
+        "the second member never got a queue"
+    );
+    let overlaps = overlaps.lock().unwrap().clone();
+    assert!(
+        overlaps.is_empty(),
+        "consumed by two members at once: {overlaps:?}"
+    );
+    let total = seen.lock().unwrap().len();
+    eprintln!(
+        "handover: 400 sent, {total} deliveries, {} duplicates",
+        total - 400
+    );
+    first.shutdown();
+    second.shutdown();
+    producer.shutdown();
+    broker.stop();
+}
