@@ -2,12 +2,16 @@
 //! CommitLog segments, consume queues, offsets and waiting pulls; shards talk only over
 //! glommio's channel mesh.
 //!
-//! Built so far: the per-shard storage engine ([`store`]). The shards, network and
-//! handlers (issue 9) are not built yet.
+//!
+//! Modules: [`config`] (flags and `broker.conf`), [`runtime`] (shards, mesh, listeners),
+//! [`conn`] and [`handlers`] (the remoting requests), [`routing`] and [`moves`] (which shard
+//! owns a queue), [`registration`] (name servers), [`store`] (the per-shard storage engine),
+//! [`loopback`] (a standalone broker on free loopback ports, for other crates' tests).
 
 pub mod config;
 pub mod conn;
 pub mod handlers;
+pub mod loopback;
 pub mod moves;
 pub mod registration;
 pub mod routing;
@@ -16,7 +20,3 @@ pub mod shard;
 pub mod store;
 
 pub use runtime::Broker;
-
-/// What `mqbroker` prints until the broker issue lands.
-pub const NOT_YET: &str = "mqbroker: the broker's network side is not built yet (issue 9); \
-the wire protocol, name server and storage engine exist so far";

@@ -1,57 +1,22 @@
 //! `Admin` and `mqadmin` against a real broker (standalone, embedded name server) on 127.0.0.1.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use shardmq::admin::QueueProgress;
 use shardmq::{
     Admin, ClientError, Message, Producer, ProducerConfig, PullConsumer, PullConsumerConfig,
 };
-use shardmq_broker::config::{Args, BrokerConfig};
+use shardmq_broker::loopback::free_port;
 use shardmq_broker::Broker;
 
 const TIMEOUT: Duration = Duration::from_secs(3);
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A standalone broker with 2 shards; returns it, its name server and its own address.
 fn broker(dir: &std::path::Path) -> (Broker, SocketAddr, SocketAddr) {
-    for _ in 0..10 {
-        let (listen, base, ns) = (free_port(), free_port(), free_port());
-        let args = Args::try_parse_from([
-            "mqbroker".to_string(),
-            "--listen".into(),
-            format!("127.0.0.1:{listen}"),
-            "--shard-port-base".into(),
-            base.to_string(),
-            "--namesrv-listen".into(),
-            format!("127.0.0.1:{ns}"),
-            "--data".into(),
-            dir.display().to_string(),
-            "--shards".into(),
-            "2".into(),
-        ])
-        .unwrap();
-        let (config, _) = BrokerConfig::resolve(&args, 2).unwrap();
-        if let Ok(b) = Broker::start(config) {
-            // Let the broker register with its name server.
-            std::thread::sleep(Duration::from_millis(200));
-            return (
-                b,
-                SocketAddr::from(([127, 0, 0, 1], ns)),
-                SocketAddr::from(([127, 0, 0, 1], listen)),
-            );
-        }
-    }
-    panic!("no free ports");
+    let b = shardmq_broker::loopback::start(dir, 2).expect("start a broker on loopback");
+    (b.broker, b.namesrv, b.addr)
 }
 
 /// Retries `f` until it returns `Some` (the broker re-registers its topics within ~100 ms of
@@ -72,7 +37,7 @@ fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 
 /// An address on 127.0.0.1 where nothing listens.
 fn dead_addr() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], free_port()))
+    SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()))
 }
 
 fn total_lag(progress: &[QueueProgress]) -> i64 {

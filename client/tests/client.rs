@@ -1,49 +1,18 @@
 //! The client against a real broker (standalone, embedded name server) on 127.0.0.1.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::Parser;
 use shardmq::{
     Message, Producer, ProducerConfig, PullConsumer, PullConsumerConfig, QueueSelector, StartFrom,
 };
-use shardmq_broker::config::{Args, BrokerConfig};
+use shardmq_broker::loopback::free_port;
 use shardmq_broker::Broker;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A standalone broker with 2 shards; returns it and its name server address.
 fn broker(dir: &std::path::Path) -> (Broker, SocketAddr) {
-    for _ in 0..10 {
-        let (listen, base, ns) = (free_port(), free_port(), free_port());
-        let args = Args::try_parse_from([
-            "mqbroker".to_string(),
-            "--listen".into(),
-            format!("127.0.0.1:{listen}"),
-            "--shard-port-base".into(),
-            base.to_string(),
-            "--namesrv-listen".into(),
-            format!("127.0.0.1:{ns}"),
-            "--data".into(),
-            dir.display().to_string(),
-            "--shards".into(),
-            "2".into(),
-        ])
-        .unwrap();
-        let (config, _) = BrokerConfig::resolve(&args, 2).unwrap();
-        if let Ok(b) = Broker::start(config) {
-            // Let the broker register with its name server.
-            std::thread::sleep(Duration::from_millis(200));
-            return (b, SocketAddr::from(([127, 0, 0, 1], ns)));
-        }
-    }
-    panic!("no free ports");
+    let b = shardmq_broker::loopback::start(dir, 2).expect("start a broker on loopback");
+    (b.broker, b.namesrv)
 }
 
 /// A topic created by a first send reaches the name server a moment later (the broker
@@ -185,7 +154,7 @@ fn messages_with_one_key_keep_their_order_and_commits_resume_a_group() {
 #[test]
 fn errors_name_what_failed() {
     let producer = Producer::new(ProducerConfig::new(
-        vec![SocketAddr::from(([127, 0, 0, 1], free_port()))],
+        vec![SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()))],
         "PG",
     ))
     .unwrap();

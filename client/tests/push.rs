@@ -2,50 +2,20 @@
 //! listeners, broadcasting.
 
 use std::collections::{BTreeMap, HashSet};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use shardmq::{
     ConsumeResult, Listener, Message, MessageModel, Producer, ProducerConfig, PushConsumer,
     PushConsumerConfig, QueueSelector, ReceivedMessage,
 };
-use shardmq_broker::config::{Args, BrokerConfig};
 use shardmq_broker::Broker;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
+/// A standalone broker with 2 shards; returns it and its name server address.
 fn broker(dir: &std::path::Path) -> (Broker, SocketAddr) {
-    for _ in 0..10 {
-        let (listen, base, ns) = (free_port(), free_port(), free_port());
-        let args = Args::try_parse_from([
-            "mqbroker".to_string(),
-            "--listen".into(),
-            format!("127.0.0.1:{listen}"),
-            "--shard-port-base".into(),
-            base.to_string(),
-            "--namesrv-listen".into(),
-            format!("127.0.0.1:{ns}"),
-            "--data".into(),
-            dir.display().to_string(),
-            "--shards".into(),
-            "2".into(),
-        ])
-        .unwrap();
-        let (config, _) = BrokerConfig::resolve(&args, 2).unwrap();
-        if let Ok(b) = Broker::start(config) {
-            std::thread::sleep(Duration::from_millis(200));
-            return (b, SocketAddr::from(([127, 0, 0, 1], ns)));
-        }
-    }
-    panic!("no free ports");
+    let b = shardmq_broker::loopback::start(dir, 2).expect("start a broker on loopback");
+    (b.broker, b.namesrv)
 }
 
 type Seen = Arc<Mutex<Vec<String>>>;

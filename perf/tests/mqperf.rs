@@ -1,48 +1,18 @@
 //! `mqperf` as a user runs it: the binary against a real broker on 127.0.0.1, its summary,
 //! JSON, .hgrm and SVG outputs, and its errors for bad flags.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use clap::Parser;
-use shardmq_broker::config::{Args, BrokerConfig};
+use shardmq_broker::loopback::free_port;
 use shardmq_broker::Broker;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A standalone broker with 2 shards; returns it and its name server address.
 fn broker(dir: &Path) -> (Broker, SocketAddr) {
-    for _ in 0..10 {
-        let (listen, base, ns) = (free_port(), free_port(), free_port());
-        let args = Args::try_parse_from([
-            "mqbroker".to_string(),
-            "--listen".into(),
-            format!("127.0.0.1:{listen}"),
-            "--shard-port-base".into(),
-            base.to_string(),
-            "--namesrv-listen".into(),
-            format!("127.0.0.1:{ns}"),
-            "--data".into(),
-            dir.display().to_string(),
-            "--shards".into(),
-            "2".into(),
-        ])
-        .unwrap();
-        let (config, _) = BrokerConfig::resolve(&args, 2).unwrap();
-        if let Ok(b) = Broker::start(config) {
-            std::thread::sleep(Duration::from_millis(200));
-            return (b, SocketAddr::from(([127, 0, 0, 1], ns)));
-        }
-    }
-    panic!("no free ports");
+    let b = shardmq_broker::loopback::start(dir, 2).expect("start a broker on loopback");
+    (b.broker, b.namesrv)
 }
 
 fn mqperf(args: &[&str]) -> std::process::Output {
@@ -168,7 +138,7 @@ fn sync_and_oneway_modes_measure_sends_against_a_broker() {
 
 #[test]
 fn unreachable_name_server_is_a_clear_failure_not_a_hang() {
-    let port = free_port(); // bound then released: nobody listens there
+    let port = free_port().unwrap(); // bound then released: nobody listens there
     let ns = format!("127.0.0.1:{port}");
     let start = std::time::Instant::now();
     let out = mqperf(&[
