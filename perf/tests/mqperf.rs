@@ -218,3 +218,53 @@ fn fixed_rate_run_holds_its_rate_and_counts_each_reply_when_it_arrives() {
     assert!(p50_us < 50_000, "p50 {p50_us} us at 1000/s: {s}");
     drop(broker);
 }
+
+#[test]
+fn ctrl_c_ends_a_long_run_with_the_summary_so_far() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, ns) = broker(&dir.path().join("data"));
+    let json = dir.path().join("interrupted.json");
+    let child = Command::new(env!("CARGO_BIN_EXE_mqperf"))
+        .args([
+            "produce",
+            "--namesrv",
+            &ns.to_string(),
+            "--topic",
+            "PerfInterrupted",
+            "--duration",
+            "10m",
+            "--warmup",
+            "0s",
+            "--json",
+            json.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let started = std::time::Instant::now();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?} to stop",
+        started.elapsed()
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("--- produce:"), "no summary: {stdout}");
+    let s = summary(&json);
+    assert!(s["messages"].as_u64().unwrap() > 0, "{s}");
+    let secs = s["duration_s"].as_f64().unwrap();
+    assert!(secs < 60.0, "the summary covers {secs} s, not the time run");
+    drop(broker);
+}
