@@ -100,7 +100,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                         opaque,
                         ..Head::default()
                     };
-                    let reply = handlers::error_reply_to(
+                    let reply = Command::error_to_head(
                         &head,
                         serialize_type,
                         response_code::SYSTEM_ERROR,

@@ -158,7 +158,7 @@ impl Shard {
         if self.mesh.try_send_to(owner, msg).is_err() {
             self.pending.borrow_mut().remove(&token);
             return (!oneway).then(|| {
-                crate::handlers::error_reply_to(
+                Command::error_to_head(
                     &head,
                     serialize_type,
                     response_code::SYSTEM_BUSY,

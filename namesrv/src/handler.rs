@@ -5,11 +5,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use shardmq_protocol::body::{JsonBody, RegisterBrokerBody, TopicList};
 use shardmq_protocol::codes::{request_code, response_code};
-use shardmq_protocol::command::{Command, Head};
-use shardmq_protocol::ext::WriteFields;
+use shardmq_protocol::command::Command;
 use shardmq_protocol::header::{
-    DeleteTopicFromNamesrvRequestHeader, EmptyHeader, GetRouteInfoRequestHeader,
-    RegisterBrokerRequestHeader, RegisterBrokerResponseHeader, UnregisterBrokerRequestHeader,
+    DeleteTopicFromNamesrvRequestHeader, GetRouteInfoRequestHeader, RegisterBrokerRequestHeader,
+    RegisterBrokerResponseHeader, UnregisterBrokerRequestHeader,
 };
 use shardmq_protocol::message::body_crc;
 use shardmq_protocol::ByteString;
@@ -32,29 +31,9 @@ pub fn handle(ctx: &mut Context<'_>, request: &Command) -> Option<Command> {
     }
     let reply = match dispatch(ctx, request) {
         Ok(reply) => reply,
-        Err(reason) => error_reply(request, response_code::SYSTEM_ERROR, reason),
+        Err(reason) => Command::error(request, response_code::SYSTEM_ERROR, reason),
     };
     (!request.head.is_oneway()).then_some(reply)
-}
-
-/// Builds a reply in the request's header encoding.
-fn reply<H: WriteFields>(
-    request: &Command,
-    code: i32,
-    remark: Option<String>,
-    header: &H,
-    body: Bytes,
-) -> Command {
-    let head = Head::response_to(&request.head, code, remark.map(ByteString::from));
-    Command::new(head, request.serialize_type, header, body)
-}
-
-fn error_reply(request: &Command, code: i32, remark: String) -> Command {
-    reply(request, code, Some(remark), &EmptyHeader, Bytes::new())
-}
-
-fn ok(request: &Command, body: Bytes) -> Command {
-    reply(request, response_code::SUCCESS, None, &EmptyHeader, body)
 }
 
 fn dispatch(ctx: &mut Context<'_>, request: &Command) -> Result<Command, String> {
@@ -63,8 +42,8 @@ fn dispatch(ctx: &mut Context<'_>, request: &Command) -> Result<Command, String>
         request_code::GET_ROUTEINFO_BY_TOPIC => {
             let header: GetRouteInfoRequestHeader = request.header().map_err(text)?;
             Ok(match ctx.registry.route(&header.topic) {
-                Some(route) => ok(request, route.encode()),
-                None => error_reply(
+                Some(route) => Command::ok(request, route.encode()),
+                None => Command::error(
                     request,
                     response_code::TOPIC_NOT_EXIST,
                     format!(
@@ -78,25 +57,25 @@ fn dispatch(ctx: &mut Context<'_>, request: &Command) -> Result<Command, String>
         request_code::UNREGISTER_BROKER => {
             let header: UnregisterBrokerRequestHeader = request.header().map_err(text)?;
             ctx.registry.unregister(&header.broker_addr);
-            Ok(ok(request, Bytes::new()))
+            Ok(Command::ok(request, Bytes::new()))
         }
         request_code::GET_BROKER_CLUSTER_INFO => {
-            Ok(ok(request, ctx.registry.cluster_info().encode()))
+            Ok(Command::ok(request, ctx.registry.cluster_info().encode()))
         }
         request_code::GET_ALL_TOPIC_LIST_FROM_NAMESERVER => {
             let list = TopicList {
                 topic_list: ctx.registry.topics(),
                 broker_addr: None,
             };
-            Ok(ok(request, list.encode()))
+            Ok(Command::ok(request, list.encode()))
         }
         request_code::DELETE_TOPIC_IN_NAMESRV => {
             let header: DeleteTopicFromNamesrvRequestHeader = request.header().map_err(text)?;
             ctx.registry
                 .delete_topic(&header.topic, header.cluster_name.as_deref());
-            Ok(ok(request, Bytes::new()))
+            Ok(Command::ok(request, Bytes::new()))
         }
-        code => Ok(error_reply(
+        code => Ok(Command::error(
             request,
             response_code::REQUEST_CODE_NOT_SUPPORTED,
             format!("request code {code} is not supported by this name server"),
@@ -154,7 +133,7 @@ fn register(ctx: &mut Context<'_>, request: &Command) -> Result<Command, String>
         ha_server_addr: outcome.ha_server_addr.map(ByteString::from),
         master_addr: outcome.master_addr.map(ByteString::from),
     };
-    Ok(reply(
+    Ok(Command::reply(
         request,
         response_code::SUCCESS,
         None,

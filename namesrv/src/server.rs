@@ -19,8 +19,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 use shardmq_protocol::codes::{response_code, SerializeType};
 use shardmq_protocol::command::{Command, Head};
 use shardmq_protocol::frame::{FrameDecoder, DEFAULT_MAX_FRAME_BYTES};
-use shardmq_protocol::header::EmptyHeader;
-use shardmq_protocol::{ByteString, Error as WireError};
+use shardmq_protocol::Error as WireError;
 use tracing::{debug, info, warn};
 
 use crate::handler::{handle, Context};
@@ -297,10 +296,10 @@ fn undecodable_reply(opaque: i32, serialize_type: SerializeType, error: &WireErr
         opaque,
         ..Head::default()
     };
-    let head = Head::response_to(
+    Command::error_to_head(
         &request,
+        serialize_type,
         response_code::SYSTEM_ERROR,
-        Some(ByteString::from(error.to_string())),
-    );
-    Command::new(head, serialize_type, &EmptyHeader, Default::default())
+        error.to_string(),
+    )
 }

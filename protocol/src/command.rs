@@ -3,11 +3,11 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
 
-use crate::codes::{LanguageCode, SerializeType, FLAG_ONEWAY, FLAG_RESPONSE};
+use crate::codes::{response_code, LanguageCode, SerializeType, FLAG_ONEWAY, FLAG_RESPONSE};
 use crate::error::Result;
 use crate::ext::{ExtFields, WriteFields};
 use crate::frame::{header_word, RawFrame, FRAME_PREFIX_BYTES};
-use crate::header::CommandHeader;
+use crate::header::{CommandHeader, EmptyHeader};
 use crate::{header_binary, header_json};
 
 /// The version ShardMQ's own commands carry (RocketMQ's `MQVersion` ordinal, here V5_3_3; at least 401
@@ -103,6 +103,40 @@ impl Command {
             ext: builder.build(),
             body,
         }
+    }
+
+    /// A reply to `request`, in the request's header encoding, with a typed header and body.
+    pub fn reply<H: WriteFields>(
+        request: &Command,
+        code: i32,
+        remark: Option<String>,
+        header: &H,
+        body: Bytes,
+    ) -> Command {
+        let head = Head::response_to(&request.head, code, remark.map(ByteString::from));
+        Command::new(head, request.serialize_type, header, body)
+    }
+
+    /// A SUCCESS reply to `request` carrying only `body`.
+    pub fn ok(request: &Command, body: Bytes) -> Command {
+        Command::reply(request, response_code::SUCCESS, None, &EmptyHeader, body)
+    }
+
+    /// An error reply to `request`: `code` and `remark`, no header fields, no body.
+    pub fn error(request: &Command, code: i32, remark: impl Into<String>) -> Command {
+        Command::error_to_head(&request.head, request.serialize_type, code, remark)
+    }
+
+    /// An error reply to a request known only by its head and encoding (one that could not
+    /// be decoded whole, or that was refused before it was).
+    pub fn error_to_head(
+        head: &Head,
+        serialize_type: SerializeType,
+        code: i32,
+        remark: impl Into<String>,
+    ) -> Command {
+        let head = Head::response_to(head, code, Some(ByteString::from(remark.into())));
+        Command::new(head, serialize_type, &EmptyHeader, Bytes::new())
     }
 
     /// Reads the typed header `H` from the extFields.

@@ -19,7 +19,7 @@ use shardmq_protocol::header::{
     UnregisterClientRequestHeader,
 };
 
-use super::{error, ok};
+use super::error;
 use crate::routing::group_home;
 use crate::shard::{ConsumerClient, Origin, QueueLock, Shard, LOCK_MAX_LIVE_MS};
 
@@ -63,7 +63,7 @@ pub fn handle(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Command {
                             notify_group(shard, group);
                         }
                     }
-                    ok(request, Bytes::new())
+                    Command::ok(request, Bytes::new())
                 }
                 Err(e) => error(request, response_code::SYSTEM_ERROR, e.to_string()),
             }
@@ -80,7 +80,7 @@ pub fn handle(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Command {
                             let list = ConsumerIdList {
                                 consumer_id_list: members.keys().cloned().collect(),
                             };
-                            ok(request, list.encode())
+                            Command::ok(request, list.encode())
                         }
                         None => error(
                             request,
@@ -131,7 +131,7 @@ fn heartbeat(shard: &Shard, origin: Origin, request: &Command) -> Command {
     for group in changed {
         notify_group(shard, &group);
     }
-    ok(request, Bytes::new())
+    Command::ok(request, Bytes::new())
 }
 
 /// Tells every member of `group` that its membership changed.
@@ -221,7 +221,7 @@ fn lock(shard: &Shard, request: &Command, take: bool) -> Command {
         }
     }
     if take {
-        ok(
+        Command::ok(
             request,
             LockBatchResponseBody {
                 lock_ok_mq_set: granted,
@@ -229,6 +229,6 @@ fn lock(shard: &Shard, request: &Command, take: bool) -> Command {
             .encode(),
         )
     } else {
-        ok(request, Bytes::new())
+        Command::ok(request, Bytes::new())
     }
 }

@@ -3,12 +3,8 @@
 
 use std::rc::Rc;
 
-use bytes::Bytes;
-use shardmq_protocol::codes::{request_code, response_code, SerializeType};
-use shardmq_protocol::command::{Command, Head};
-use shardmq_protocol::ext::WriteFields;
-use shardmq_protocol::header::EmptyHeader;
-use shardmq_protocol::ByteString;
+use shardmq_protocol::codes::{request_code, response_code};
+use shardmq_protocol::command::Command;
 
 use crate::routing::group_home;
 use crate::shard::{Origin, Shard};
@@ -24,39 +20,11 @@ pub use topic::{
     apply_move, apply_topic, default_topic_config, spread_of, DEFAULT_TOPIC, SHARDS_ATTRIBUTE,
 };
 
-/// A reply with a typed header, in the request's encoding.
-pub fn reply<H: WriteFields>(
-    request: &Command,
-    code: i32,
-    remark: Option<String>,
-    header: &H,
-    body: Bytes,
-) -> Command {
-    let head = Head::response_to(&request.head, code, remark.map(ByteString::from));
-    Command::new(head, request.serialize_type, header, body)
-}
-
-/// An error reply with a remark.
+/// An error reply with a remark, logged at debug level.
 pub fn error(request: &Command, code: i32, remark: impl Into<String>) -> Command {
     let remark = remark.into();
     tracing::debug!(request = request.head.code, code, %remark, "error reply");
-    reply(request, code, Some(remark), &EmptyHeader, Bytes::new())
-}
-
-/// An error reply built from a request's head alone.
-pub fn error_reply_to(
-    head: &Head,
-    serialize_type: SerializeType,
-    code: i32,
-    remark: String,
-) -> Command {
-    let head = Head::response_to(head, code, Some(ByteString::from(remark)));
-    Command::new(head, serialize_type, &EmptyHeader, Bytes::new())
-}
-
-/// A success reply with a body.
-pub fn ok(request: &Command, body: Bytes) -> Command {
-    reply(request, response_code::SUCCESS, None, &EmptyHeader, body)
+    Command::error(request, code, remark)
 }
 
 /// Which shard must handle `request`: the owner of its queue, its consumer group's home, or

@@ -14,7 +14,7 @@ use shardmq_protocol::header::{
     ViewMessageRequestHeader,
 };
 
-use super::{error, ok, reply};
+use super::error;
 use crate::shard::Shard;
 use crate::store::Position;
 
@@ -28,7 +28,7 @@ pub fn commit(shard: &Shard, topic: &str, group: &str, queue_id: i32, offset: i6
 }
 
 fn offset_reply(request: &Command, offset: i64) -> Command {
-    reply(
+    Command::reply(
         request,
         response_code::SUCCESS,
         None,
@@ -79,7 +79,7 @@ pub fn handle(shard: &Rc<Shard>, request: &Command) -> Command {
                 h.queue_id,
                 h.commit_offset,
             );
-            reply(
+            Command::reply(
                 request,
                 response_code::SUCCESS,
                 None,
@@ -110,7 +110,7 @@ pub fn handle(shard: &Rc<Shard>, request: &Command) -> Command {
         request_code::GET_EARLIEST_MSG_STORETIME => {
             match request.header::<GetEarliestMsgStoretimeRequestHeader>() {
                 Ok(h) => match shard.store.earliest_store_time(&h.topic, h.queue_id) {
-                    Ok(t) => reply(
+                    Ok(t) => Command::reply(
                         request,
                         response_code::SUCCESS,
                         None,
@@ -126,7 +126,7 @@ pub fn handle(shard: &Rc<Shard>, request: &Command) -> Command {
         }
         _ => match request.header::<ViewMessageRequestHeader>() {
             Ok(h) => match shard.store.message_at(Position::from_raw(h.offset as u64)) {
-                Ok(message) => ok(request, message),
+                Ok(message) => Command::ok(request, message),
                 Err(e) => error(
                     request,
                     response_code::SYSTEM_ERROR,

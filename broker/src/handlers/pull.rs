@@ -15,8 +15,8 @@ use shardmq_protocol::header::{
     PULL_FLAG_SUSPEND,
 };
 
+use super::error;
 use super::topic::topic_or_create;
-use super::{error, reply};
 use crate::shard::Shard;
 use crate::store::consume_queue::tag_hash;
 use crate::store::{ReadResult, ReadStatus};
@@ -162,7 +162,7 @@ fn respond(request: &Command, h: &PullMessageRequestHeader, r: ReadResult) -> Co
         }
         out.freeze()
     };
-    reply(request, code, None, &header, body)
+    Command::reply(request, code, None, &header, body)
 }
 
 #[cfg(test)]

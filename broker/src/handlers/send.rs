@@ -14,8 +14,8 @@ use shardmq_protocol::header::{
 use shardmq_protocol::message::{decode_batch, MessageId};
 use shardmq_protocol::ByteString;
 
+use super::error;
 use super::topic::{effective_queue_id, topic_or_create};
-use super::{error, reply};
 use crate::shard::{Origin, Shard};
 use crate::store::{AppendRequest, AppendResult, StoreError};
 
@@ -139,7 +139,7 @@ pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Com
         transaction_id: None,
         batch_uniq_id: None,
     };
-    reply(
+    Command::reply(
         request,
         response_code::SUCCESS,
         None,

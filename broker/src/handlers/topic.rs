@@ -14,7 +14,7 @@ use shardmq_protocol::header::{
     PERM_WRITE,
 };
 
-use super::{error, ok};
+use super::error;
 use crate::moves::QueueMove;
 use crate::shard::{Origin, Shard, ShardMsg};
 
@@ -146,7 +146,7 @@ pub async fn handle(shard: &Rc<Shard>, request: &Command) -> Command {
             );
             apply_topic(shard, config.clone());
             broadcast(shard, &config);
-            ok(request, Bytes::new())
+            Command::ok(request, Bytes::new())
         }
         request_code::DELETE_TOPIC_IN_BROKER => {
             let h: DeleteTopicRequestHeader = match request.header() {
@@ -159,7 +159,7 @@ pub async fn handle(shard: &Rc<Shard>, request: &Command) -> Command {
                     .mesh
                     .try_send_to(peer, ShardMsg::TopicDeleted(h.topic.to_string()));
             }
-            ok(request, Bytes::new())
+            Command::ok(request, Bytes::new())
         }
         request_code::GET_ALL_TOPIC_CONFIG => {
             let topics = shard.topics.borrow();
@@ -167,7 +167,7 @@ pub async fn handle(shard: &Rc<Shard>, request: &Command) -> Command {
                 topic_config_table: &topics,
             })
             .unwrap_or_default();
-            ok(request, Bytes::from(body))
+            Command::ok(request, Bytes::from(body))
         }
         code => error(
             request,
@@ -209,7 +209,7 @@ pub async fn move_queue(shard: &Rc<Shard>, request: &Command) -> Command {
         );
     }
     if to == shard.id {
-        return ok(request, Bytes::new());
+        return Command::ok(request, Bytes::new());
     }
     // From here on, sends for the queue that reach this shard are refused (SYSTEM_BUSY).
     let boundary = shard.store.next_offset(&h.topic, h.queue_id);
@@ -249,7 +249,7 @@ pub async fn move_queue(shard: &Rc<Shard>, request: &Command) -> Command {
             );
         }
     }
-    ok(request, Bytes::new())
+    Command::ok(request, Bytes::new())
 }
 
 /// Applies a move announced by another shard; the new owner continues the queue's numbering.
@@ -322,5 +322,5 @@ pub async fn topic_stats(shard: &Rc<Shard>, origin: Origin, request: &Command) -
             },
         ));
     }
-    ok(request, table.encode())
+    Command::ok(request, table.encode())
 }
