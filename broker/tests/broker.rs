@@ -1069,3 +1069,55 @@ fn restarting_with_more_shards_keeps_every_queue_where_its_data_is_and_fewer_is_
         .to_string();
     assert!(err.contains("start with --shards 2 or more"), "{err}");
 }
+
+#[test]
+fn pulls_of_a_queue_beyond_the_write_count_reach_the_shard_holding_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ports = Ports::new(3);
+    let broker = start_broker(dir.path(), 3, &mut ports, &[]);
+    let mut c = Conn::port(ports.listen);
+    let topic = "Shrunk";
+    let create = |writes: i32| CreateTopicRequestHeader {
+        topic: topic.into(),
+        default_topic: "TBW102".into(),
+        read_queue_nums: 8,
+        write_queue_nums: writes,
+        perm: PERM_READ | PERM_WRITE,
+        topic_filter_type: "SINGLE_TAG".into(),
+        topic_sys_flag: None,
+        order: false,
+        attributes: None,
+        force: None,
+    };
+    let code = |c: &mut Conn, h: &CreateTopicRequestHeader| {
+        c.call(request_code::UPDATE_AND_CREATE_TOPIC, h, Bytes::new())
+            .head
+            .code
+    };
+    assert_eq!(code(&mut c, &create(8)), response_code::SUCCESS);
+    // A queue >= 4 whose shard differs from that of its id modulo 4.
+    let q = (4..8)
+        .find(|q| shard_of(topic, *q, 3) != shard_of(topic, q % 4, 3))
+        .expect("such a queue");
+    let reply = send(
+        &mut c,
+        request_code::SEND_MESSAGE_V2,
+        topic,
+        q,
+        &["kept"],
+        "A",
+    );
+    assert_eq!(reply.head.code, response_code::SUCCESS);
+    // Writes shrink to 4; the 8 read queues, and queue q's message, remain readable.
+    assert_eq!(code(&mut c, &create(4)), response_code::SUCCESS);
+    let (reply, messages) = pull(&mut c, topic, q, 0);
+    assert_eq!(
+        reply.head.code,
+        response_code::SUCCESS,
+        "{:?}",
+        reply.head.remark
+    );
+    assert_eq!(messages.len(), 1, "queue {q}'s message was not found");
+    assert_eq!(&messages[0].body[..], b"kept");
+    broker.stop();
+}

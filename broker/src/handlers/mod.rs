@@ -35,13 +35,19 @@ fn owner(shard: &Shard, request: &Command) -> Option<usize> {
     let queue_of = |topic_key: &str, queue_key: &str| -> Option<(&str, i32)> {
         let topic = ext.get(topic_key)?;
         let queue_id: i32 = ext.get(queue_key)?.parse().ok()?;
-        Some((topic, topic::effective_queue_id(shard, topic, queue_id)))
+        Some((topic, queue_id))
+    };
+    // Only a send's queue id wraps around the write-queue count (as the send handler does);
+    // reads and offsets name the read queue itself, which may be beyond it.
+    let send_queue_of = |topic_key: &str, queue_key: &str| {
+        queue_of(topic_key, queue_key)
+            .map(|(topic, q)| (topic, topic::effective_queue_id(shard, topic, q)))
     };
     let owner_of = |(topic, q): (&str, i32)| moves.owner(topic, q, topic::spread_of(shard, topic));
     match request.head.code {
-        request_code::SEND_MESSAGE => queue_of("topic", "queueId").map(owner_of),
+        request_code::SEND_MESSAGE => send_queue_of("topic", "queueId").map(owner_of),
         request_code::SEND_MESSAGE_V2 | request_code::SEND_BATCH_MESSAGE => {
-            queue_of("b", "e").map(owner_of)
+            send_queue_of("b", "e").map(owner_of)
         }
         // A read goes to the shard holding that offset: history stays where it was written.
         request_code::PULL_MESSAGE => {
