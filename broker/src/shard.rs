@@ -98,7 +98,7 @@ pub struct Shard {
     pub offsets: RefCell<ConsumerOffsets>,
     pub offsets_dirty: Cell<bool>,
     /// Pulls waiting for a message in (topic, queue).
-    pub pull_waiters: RefCell<HashMap<(String, i32), Vec<PullWaiter>>>,
+    pub pull_waiters: RefCell<HashMap<String, HashMap<i32, Vec<PullWaiter>>>>,
     /// Consumer groups whose home this shard is: group → client id → client.
     pub groups: RefCell<HashMap<String, BTreeMap<String, ConsumerClient>>>,
     /// Orderly locks of groups whose home this shard is: (group, topic, broker, queue) → holder.
@@ -231,25 +231,31 @@ impl Shard {
         }
     }
 
-    /// Wakes pulls waiting on (topic, queue).
+    /// Wakes pulls waiting on (topic, queue). Runs on every append: no allocation.
     pub fn wake_pulls(&self, topic: &str, queue_id: i32) {
         let waiters = self
             .pull_waiters
             .borrow_mut()
-            .remove(&(topic.to_owned(), queue_id));
+            .get_mut(topic)
+            .and_then(|queues| queues.remove(&queue_id));
         for w in waiters.into_iter().flatten() {
             let _ = w.send(());
         }
     }
 
     /// Registers a pull waiting on (topic, queue); resolves when a message lands there.
+    /// Waiters whose pull already timed out are dropped here, so an idle queue's list stays
+    /// as long as the pulls waiting on it now.
     pub fn wait_for_message(&self, topic: &str, queue_id: i32) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
-        self.pull_waiters
-            .borrow_mut()
-            .entry((topic.to_owned(), queue_id))
-            .or_default()
-            .push(tx);
+        let mut waiters = self.pull_waiters.borrow_mut();
+        let queues = match waiters.get_mut(topic) {
+            Some(queues) => queues,
+            None => waiters.entry(topic.to_owned()).or_default(),
+        };
+        let list = queues.entry(queue_id).or_default();
+        list.retain(|w| !w.is_canceled());
+        list.push(tx);
         rx
     }
 }
