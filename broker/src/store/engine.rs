@@ -768,27 +768,26 @@ impl Store {
                 inner.dir.clone(),
             )
         };
-        let mut keep_from = self.log.min_offset();
         let segments = self.log.segments();
-        let mut used_ratio = disk_used_ratio(&dir);
-        for (i, (start, path)) in segments.iter().enumerate() {
-            let Some((next, _)) = segments.get(i + 1) else {
-                break;
-            };
-            let old = fs::metadata(path)
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age > retention));
-            let full = used_ratio.is_some_and(|r| r > max_ratio);
-            if !(old || full) {
-                break;
-            }
-            keep_from = *next;
-            if full {
-                // Count the segment as freed for the next decision.
-                used_ratio = used_ratio.map(|r| r - 0.0001);
-            }
-            let _ = start;
-        }
+        // Every segment but the newest: (too old, its size on disk).
+        let candidates: Vec<(bool, u64)> = segments
+            .iter()
+            .take(segments.len().saturating_sub(1))
+            .map(|(_, path)| {
+                let meta = fs::metadata(path);
+                let old = meta
+                    .as_ref()
+                    .ok()
+                    .and_then(|m| m.modified().ok())
+                    .is_some_and(|t| now.duration_since(t).is_ok_and(|age| age > retention));
+                (old, meta.map_or(0, |m| m.len()))
+            })
+            .collect();
+        let cut = segments_to_delete(&candidates, disk_usage(&dir), max_ratio);
+        let keep_from = match cut {
+            0 => self.log.min_offset(),
+            n => segments[n].0,
+        };
         let min = self.log.delete_segments_below(keep_from)?;
         let shard = self.log.shard();
         let mut inner = self.inner.borrow_mut();
@@ -823,10 +822,38 @@ impl Store {
     }
 }
 
-fn disk_used_ratio(dir: &Path) -> Option<f64> {
+/// The file system's used fraction and its size in bytes.
+fn disk_usage(dir: &Path) -> Option<(f64, u64)> {
     let stat = rustix::fs::statvfs(dir).ok()?;
-    let total = stat.f_blocks as f64;
-    (total > 0.0).then(|| 1.0 - stat.f_bavail as f64 / total)
+    let total_bytes = stat.f_blocks.saturating_mul(stat.f_frsize);
+    (stat.f_blocks > 0).then(|| {
+        (
+            1.0 - stat.f_bavail as f64 / stat.f_blocks as f64,
+            total_bytes,
+        )
+    })
+}
+
+/// How many of the oldest segments to delete, given for each (oldest first, the newest left
+/// out) whether it is past retention and its size: the old ones, then more while the disk
+/// stays above `max_ratio`, each deletion counted as freeing its own size.
+fn segments_to_delete(
+    candidates: &[(bool, u64)],
+    disk: Option<(f64, u64)>,
+    max_ratio: f64,
+) -> usize {
+    let mut used_ratio = disk.map(|(ratio, _)| ratio);
+    let total_bytes = disk.map_or(0, |(_, total)| total).max(1) as f64;
+    let mut count = 0;
+    for (old, bytes) in candidates {
+        let full = used_ratio.is_some_and(|r| r > max_ratio);
+        if !(*old || full) {
+            break;
+        }
+        count += 1;
+        used_ratio = used_ratio.map(|r| r - *bytes as f64 / total_bytes);
+    }
+    count
 }
 
 /// Every `every`: syncs the consume-queue and index files changed since the last round and
@@ -960,4 +987,23 @@ fn redispatch(log: &CommitLog, inner: &mut Inner, from: u64, to: u64) -> StoreRe
     }
     inner.dispatched = to;
     Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::segments_to_delete;
+
+    #[test]
+    fn a_full_disk_frees_only_the_segments_it_needs_to_get_under_the_limit() {
+        // 95% used of 1000 bytes, limit 90%: 50 bytes to free, segments of 20 bytes each.
+        let segments = vec![(false, 20); 9];
+        assert_eq!(segments_to_delete(&segments, Some((0.95, 1000)), 0.90), 3);
+    }
+
+    #[test]
+    fn old_segments_go_and_young_ones_stay_when_the_disk_has_room() {
+        let segments = [(true, 20), (true, 20), (false, 20), (true, 20)];
+        assert_eq!(segments_to_delete(&segments, Some((0.10, 1000)), 0.90), 2);
+        assert_eq!(segments_to_delete(&segments, None, 0.90), 2);
+    }
 }
