@@ -155,6 +155,7 @@ impl PullConsumerConfig {
     }
 }
 
+#[derive(Clone)]
 struct Assigned {
     topic: String,
     queue: QueueAddr,
@@ -296,21 +297,31 @@ impl PullConsumer {
                 &members,
                 &read_queues(&route),
             );
-            let (keep, gone): (Vec<Assigned>, Vec<Assigned>) = {
-                let mut assigned = self.assigned.lock().unwrap_or_else(|p| p.into_inner());
-                std::mem::take(&mut *assigned)
-                    .into_iter()
-                    .partition(|a| a.topic != topic || mine.contains(&a.queue))
-            };
-            *self.assigned.lock().unwrap_or_else(|p| p.into_inner()) = gone;
-            self.commit()?;
-            let mut now = keep;
-            for q in mine {
-                if !now.iter().any(|a| a.topic == topic && a.queue == q) {
-                    now.push(self.open_queue(&topic, q)?);
-                }
+            // Commit what is given up, open what is new, then swap in one step: a failure
+            // on the way leaves the assignment as it was.
+            let mut gone: Vec<Assigned> = self
+                .assigned
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .filter(|a| a.topic == topic && !mine.contains(&a.queue))
+                .cloned()
+                .collect();
+            self.commit_queues(&mut gone)?;
+            let mut opened = Vec::new();
+            for q in mine.iter().filter(|q| {
+                !self
+                    .assigned
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .iter()
+                    .any(|a| a.topic == topic && a.queue == **q)
+            }) {
+                opened.push(self.open_queue(&topic, q.clone())?);
             }
-            *self.assigned.lock().unwrap_or_else(|p| p.into_inner()) = now;
+            let mut assigned = self.assigned.lock().unwrap_or_else(|p| p.into_inner());
+            assigned.retain(|a| a.topic != topic || mine.contains(&a.queue));
+            assigned.extend(opened);
         }
         Ok(())
     }
@@ -424,32 +435,44 @@ impl PullConsumer {
     /// Commits each queue's position to its broker.
     pub fn commit(&self) -> Result<()> {
         let mut assigned = self.assigned.lock().unwrap_or_else(|p| p.into_inner());
-        for a in assigned.iter_mut().filter(|a| a.offset != a.committed) {
-            let header = UpdateConsumerOffsetRequestHeader {
-                consumer_group: self.config.group.as_str().into(),
-                topic: a.topic.as_str().into(),
-                queue_id: a.queue.queue_id,
-                commit_offset: a.offset,
-            };
-            let addr = a.queue.addr;
-            let reply = self
-                .pool
-                .get(addr)?
-                .request(
-                    "UPDATE_CONSUMER_OFFSET",
-                    request_code::UPDATE_CONSUMER_OFFSET,
-                    &header,
-                    &[],
-                )?
-                .wait(self.config.timeout)?;
-            expect(
-                reply,
-                addr,
-                "UPDATE_CONSUMER_OFFSET",
-                &[response_code::SUCCESS],
+        self.commit_queues(&mut assigned)
+    }
+
+    fn commit_queues(&self, queues: &mut [Assigned]) -> Result<()> {
+        for a in queues.iter_mut().filter(|a| a.offset != a.committed) {
+            update_offset(
+                &self.pool,
+                self.config.timeout,
+                &self.config.group,
+                &a.topic,
+                &a.queue,
+                a.offset,
             )?;
             a.committed = a.offset;
         }
         Ok(())
     }
+}
+
+/// Stores a group's consumed position of a queue on the queue's broker.
+pub(crate) fn update_offset(
+    pool: &Pool,
+    timeout: Duration,
+    group: &str,
+    topic: &str,
+    queue: &QueueAddr,
+    offset: i64,
+) -> Result<()> {
+    let header = UpdateConsumerOffsetRequestHeader {
+        consumer_group: group.into(),
+        topic: topic.into(),
+        queue_id: queue.queue_id,
+        commit_offset: offset,
+    };
+    let what = "UPDATE_CONSUMER_OFFSET";
+    let reply = pool
+        .get(queue.addr)?
+        .request(what, request_code::UPDATE_CONSUMER_OFFSET, &header, &[])?
+        .wait(timeout)?;
+    expect(reply, queue.addr, what, &[response_code::SUCCESS]).map(|_| ())
 }

@@ -23,7 +23,7 @@ use shardmq_protocol::codes::{request_code, response_code};
 use shardmq_protocol::header::{
     EmptyHeader, GetConsumerListByGroupRequestHeader, PullMessageRequestHeader,
     PullMessageResponseHeader, QueryConsumerOffsetRequestHeader, UnregisterClientRequestHeader,
-    UpdateConsumerOffsetRequestHeader, PULL_FLAG_SUBSCRIPTION, PULL_FLAG_SUSPEND,
+    PULL_FLAG_SUBSCRIPTION, PULL_FLAG_SUSPEND,
 };
 use shardmq_protocol::message::StoredMessage;
 
@@ -289,6 +289,15 @@ fn consume_worker(
         {
             attempts += 1;
             std::thread::sleep(Duration::from_millis(100 * attempts));
+        }
+        if attempts == 16 {
+            // No retry topic yet (ARCHITECTURE.md, client): the message counts as consumed.
+            tracing::warn!(
+                "{} queue {} offset {}: listener asked for later 16 times; giving up on it",
+                queue.topic,
+                queue.queue.queue_id,
+                msg.queue_offset()
+            );
         }
         queue
             .in_flight
@@ -657,7 +666,10 @@ fn pull_loop(shared: &Shared, q: &Arc<QueueState>) {
             continue;
         };
         let messages: Vec<ReceivedMessage> = StoredMessage::iter(&reply.body, true)
-            .filter_map(|m| m.ok())
+            .filter_map(|m| {
+                m.map_err(|e| tracing::warn!("undecodable message from {addr}: {e}; skipped"))
+                    .ok()
+            })
             .map(|stored| ReceivedMessage { stored })
             .collect();
         if q.dropped.load(Ordering::Acquire) {
@@ -710,23 +722,17 @@ fn commit_one(shared: &Shared, q: &QueueState) {
     }
     match shared.config.model {
         MessageModel::Clustering => {
-            let header = UpdateConsumerOffsetRequestHeader {
-                consumer_group: shared.config.group.as_str().into(),
-                topic: q.topic.as_str().into(),
-                queue_id: q.queue.queue_id,
-                commit_offset: offset,
-            };
-            let done = shared.pool.get(q.queue.addr).and_then(|c| {
-                c.request(
-                    "UPDATE_CONSUMER_OFFSET",
-                    request_code::UPDATE_CONSUMER_OFFSET,
-                    &header,
-                    &[],
-                )?
-                .wait(shared.config.timeout)
-            });
-            if done.is_ok() {
-                q.committed.store(offset, Ordering::Release);
+            let done = consumer::update_offset(
+                &shared.pool,
+                shared.config.timeout,
+                &shared.config.group,
+                &q.topic,
+                &q.queue,
+                offset,
+            );
+            match done {
+                Ok(()) => q.committed.store(offset, Ordering::Release),
+                Err(e) => tracing::warn!("committing {}: {e}", q.topic),
             }
         }
         MessageModel::Broadcasting => {
