@@ -14,7 +14,7 @@ use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::channels::local_channel;
 use glommio::net::TcpStream;
 use glommio::sync::Semaphore;
-use shardmq_protocol::codes::{response_code, SerializeType};
+use shardmq_protocol::codes::response_code;
 use shardmq_protocol::command::{Command, Head};
 use shardmq_protocol::frame::FrameDecoder;
 use tracing::debug;
@@ -73,7 +73,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                 Err(e) => break 'conn format!("unframeable input, closing: {e}"),
             };
             let serialize_type = frame.serialize_type;
-            let opaque = salvage_opaque(&frame.header, serialize_type);
+            let opaque = frame.opaque_hint();
             let Ok(permit) = in_flight.clone().acquire_static_permit(1).await else {
                 break 'conn "closing".to_string();
             };
@@ -147,13 +147,5 @@ impl AsyncWrite for Half {
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut *self.0.borrow_mut()).poll_close(cx)
-    }
-}
-
-/// A binary header's opaque sits at a fixed place; an unparsable JSON header has none.
-fn salvage_opaque(header: &[u8], serialize_type: SerializeType) -> i32 {
-    match (serialize_type, header.get(5..9)) {
-        (SerializeType::RocketMq, Some(b)) => i32::from_be_bytes([b[0], b[1], b[2], b[3]]),
-        _ => 0,
     }
 }

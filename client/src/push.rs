@@ -615,11 +615,19 @@ fn pull_loop(shared: &Shared, q: &Arc<QueueState>) {
                 locked_at = Some(Instant::now());
                 if !ever_locked {
                     // The previous holder committed before unlocking: start from there,
-                    // not from what the broker said before the lock was ours.
-                    ever_locked = true;
-                    if let Ok(start) = start_offset(shared, &q.topic, &q.queue) {
-                        q.next_pull.store(start, Ordering::Release);
-                        q.committed.store(start, Ordering::Release);
+                    // not from what the broker said before the lock was ours (asked again
+                    // on the next turn if this fails).
+                    match start_offset(shared, &q.topic, &q.queue) {
+                        Ok(start) => {
+                            ever_locked = true;
+                            q.next_pull.store(start, Ordering::Release);
+                            q.committed.store(start, Ordering::Release);
+                        }
+                        Err(_) => {
+                            locked_at = None;
+                            std::thread::sleep(Duration::from_millis(200));
+                            continue;
+                        }
                     }
                 }
             } else {

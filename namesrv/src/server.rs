@@ -258,7 +258,7 @@ fn handle_frames(
 ) -> Result<(), WireError> {
     while let Some(frame) = decoder.decode(input)? {
         let serialize_type = frame.serialize_type;
-        let opaque = salvage_opaque(&frame.header, serialize_type);
+        let opaque = frame.opaque_hint();
         let reply = match Command::decode(frame) {
             Ok(request) => {
                 let mut registry = registry.borrow_mut();
@@ -280,15 +280,6 @@ fn handle_frames(
         }
     }
     Ok(())
-}
-
-/// The opaque of a binary header sits at a fixed place; a JSON header that cannot be parsed
-/// has none we can trust, so its error reply carries 0.
-fn salvage_opaque(header: &[u8], serialize_type: SerializeType) -> i32 {
-    match (serialize_type, header.get(5..9)) {
-        (SerializeType::RocketMq, Some(b)) => i32::from_be_bytes([b[0], b[1], b[2], b[3]]),
-        _ => 0,
-    }
 }
 
 fn undecodable_reply(opaque: i32, serialize_type: SerializeType, error: &WireError) -> Command {

@@ -3,7 +3,7 @@
 //! else the message's millisecond born timestamp, to its arrival here.
 
 use std::cell::RefCell;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use shardmq::{
@@ -33,7 +33,7 @@ pub fn start(
     config.max_cached_per_queue = 10_000;
     // Find a topic's queues soon after it is created, not at the default 20 s.
     config.rebalance_every = Duration::from_secs(1);
-    let template = Arc::new(Mutex::new(collector.recorder()));
+    let template = collector.recorder();
     let listener = Listener::Concurrent(Arc::new(move |m: &ReceivedMessage| {
         let now_us = stamp::now_us();
         let sent_us = stamp::sent_us(m.body())
@@ -41,12 +41,7 @@ pub fn start(
         let latency = Duration::from_micros(now_us.saturating_sub(sent_us));
         RECORDER.with(|r| {
             let mut r = r.borrow_mut();
-            let rec = r.get_or_insert_with(|| {
-                template
-                    .lock()
-                    .map(|t| t.fork())
-                    .unwrap_or_else(|p| p.into_inner().fork())
-            });
+            let rec = r.get_or_insert_with(|| template.fork());
             rec.ok(latency);
         });
         ConsumeResult::Success

@@ -53,10 +53,9 @@ impl Recorder {
         }
     }
 
-    /// A new, empty recorder feeding the same collector (for another thread).
-    pub fn fork(&self) -> Recorder {
+    fn new(tx: flume::Sender<Flush>) -> Recorder {
         Recorder {
-            tx: self.tx.clone(),
+            tx,
             hist: histogram(),
             ok: 0,
             errors: BTreeMap::new(),
@@ -64,8 +63,13 @@ impl Recorder {
         }
     }
 
+    /// A new, empty recorder feeding the same collector (for another thread).
+    pub fn fork(&self) -> Recorder {
+        Recorder::new(self.tx.clone())
+    }
+
     /// Hands everything counted so far to the collector.
-    pub fn flush(&mut self) {
+    fn flush(&mut self) {
         let flush = Flush {
             hist: std::mem::replace(&mut self.hist, histogram()),
             ok: std::mem::take(&mut self.ok),
@@ -181,13 +185,7 @@ impl Collector {
 
     /// A recorder for one worker thread.
     pub fn recorder(&self) -> Recorder {
-        Recorder {
-            tx: self.tx.clone(),
-            hist: histogram(),
-            ok: 0,
-            errors: BTreeMap::new(),
-            last_flush: Instant::now(),
-        }
+        Recorder::new(self.tx.clone())
     }
 
     /// Waits for the collector to finish (after `stop` was set and recorders dropped).

@@ -25,6 +25,18 @@ pub struct RawFrame {
     pub body: Bytes,
 }
 
+impl RawFrame {
+    /// The request's opaque, read before the header is decoded, so that a reply to a
+    /// header that fails to decode can still be matched: a binary header's opaque sits at
+    /// a fixed place; a JSON header that cannot be parsed has none to trust (0).
+    pub fn opaque_hint(&self) -> i32 {
+        match (self.serialize_type, self.header.get(5..9)) {
+            (SerializeType::RocketMq, Some(b)) => i32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+            _ => 0,
+        }
+    }
+}
+
 /// Checks the frame at the start of `buf` without allocating. Returns the whole frame's
 /// length (prefix included), `Error::Incomplete` when more bytes are needed, or the reason
 /// the bytes cannot be a frame.
