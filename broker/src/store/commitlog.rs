@@ -536,6 +536,10 @@ async fn segment_file(state: &Rc<RefCell<State>>, start: u64) -> StoreResult<Rc<
     file.pre_allocate(segment_bytes, false)
         .await
         .map_err(|e| StoreError::io("preallocating segment", &path, e.into()))?;
+    // The new segment's name must survive a power cut like its bytes do.
+    if let Some(dir) = path.parent() {
+        super::metadata::sync_dir(dir)?;
+    }
     let file = Rc::new(file);
     let mut s = state.borrow_mut();
     // Only the two newest segments stay open for writing.

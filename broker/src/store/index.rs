@@ -250,11 +250,12 @@ impl Index {
     /// messages after it; re-indexing the message *at* it too is safe (a message whose keys
     /// were cut short by a crash is completed, and `query` drops back-to-back repeats).
     pub fn last_position(&self) -> Option<u64> {
+        // Positions only grow from file to file: the newest non-empty file holds the last.
         self.files
             .iter()
-            .filter(|f| !f.is_empty())
-            .filter_map(|f| u64::try_from(f.header.end_position).ok())
-            .max()
+            .rev()
+            .find(|f| !f.is_empty())
+            .and_then(|f| u64::try_from(f.header.end_position).ok())
     }
 
     /// Writes every file changed since the last flush to disk (`msync`).
@@ -481,7 +482,7 @@ impl IndexFile {
                 index_file.write_header();
                 file.sync_all()
                     .map_err(|e| StoreError::io("fsync index file", &path, e))?;
-                sync_dir(dir)?;
+                super::metadata::sync_dir(dir)?;
                 Ok(index_file)
             });
         if made.is_err() {
@@ -710,12 +711,6 @@ fn map(file: &File, path: &Path) -> StoreResult<MmapMut> {
     // SAFETY: index files belong to this shard alone; nothing else truncates or writes them
     // while they are mapped, and every read of the map is bounds-checked.
     unsafe { MmapMut::map_mut(file) }.map_err(|e| StoreError::io("map index file", path, e))
-}
-
-fn sync_dir(dir: &Path) -> StoreResult<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StoreError::io("fsync index dir", dir, e))
 }
 
 #[cfg(test)]

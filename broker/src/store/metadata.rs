@@ -53,7 +53,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> StoreResult<()> {
         let _ = fs::remove_file(&tmp);
         return Err(StoreError::io("rename temporary over", path, e));
     }
-    let dir = parent_dir(path);
+    sync_dir(parent_dir(path))
+}
+
+/// fsyncs a directory, making the files created or renamed in it durable.
+pub(crate) fn sync_dir(dir: &Path) -> StoreResult<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| StoreError::io("fsync directory", dir, e))
