@@ -3,6 +3,7 @@
 //! listeners (the shared main port, SO_REUSEPORT, and its own shard port), the mesh inbox,
 //! and the periodic persistence of consumer offsets and topics.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -424,18 +425,38 @@ fn persist(shard: &Shard, force: bool) {
     if shard.id == 0 {
         let moves = shard.moves.borrow();
         if moves.version > 0 {
-            if let Err(e) = metadata::write_json(&shard.config.data_dir.join(MOVES_FILE), &*moves) {
-                warn!("saving queue moves: {e}");
-            }
+            save_if_changed(&shard.config.data_dir.join(MOVES_FILE), &*moves, force);
         }
         let table = TopicConfigs {
             table: shard.topics.borrow().clone(),
             ..Default::default()
         };
-        if let Err(e) =
-            metadata::write_json(&shard.config.data_dir.join(metadata::TOPICS_FILE), &table)
-        {
-            warn!("saving topics: {e}");
+        save_if_changed(
+            &shard.config.data_dir.join(metadata::TOPICS_FILE),
+            &table,
+            force,
+        );
+    }
+}
+
+/// Writes `value` as JSON to `path` unless it is what this thread last wrote there: the
+/// write (with its fsyncs) blocks the shard, so an unchanged table costs only its encoding.
+fn save_if_changed<T: serde::Serialize>(path: &std::path::Path, value: &T, force: bool) {
+    thread_local! {
+        static WRITTEN: std::cell::RefCell<HashMap<PathBuf, Vec<u8>>> =
+            std::cell::RefCell::new(HashMap::new());
+    }
+    let bytes = match serde_json::to_vec_pretty(value) {
+        Ok(bytes) => bytes,
+        Err(e) => return warn!("encoding {}: {e}", path.display()),
+    };
+    if !force && WRITTEN.with(|w| w.borrow().get(path) == Some(&bytes)) {
+        return;
+    }
+    match metadata::write_atomic(path, &bytes) {
+        Ok(()) => {
+            WRITTEN.with(|w| w.borrow_mut().insert(path.to_owned(), bytes));
         }
+        Err(e) => warn!("saving {}: {e}", path.display()),
     }
 }
