@@ -29,9 +29,10 @@ pub struct QueueMove {
 pub struct QueueMoves {
     pub version: u64,
     pub moves: Vec<QueueMove>,
-    /// (topic, queue) → indexes into `moves`, oldest first. Rebuilt on load.
+    /// topic → queue → indexes into `moves`, oldest first. Rebuilt on load. Keyed by topic
+    /// first so that a lookup by `&str` allocates nothing (it runs on every routed request).
     #[serde(skip)]
-    by_queue: BTreeMap<(String, i32), Vec<usize>>,
+    by_queue: BTreeMap<String, BTreeMap<i32, Vec<usize>>>,
 }
 
 impl QueueMoves {
@@ -40,21 +41,32 @@ impl QueueMoves {
         self.by_queue.clear();
         for (i, m) in self.moves.iter().enumerate() {
             self.by_queue
-                .entry((m.topic.clone(), m.queue_id))
+                .entry(m.topic.clone())
+                .or_default()
+                .entry(m.queue_id)
                 .or_default()
                 .push(i);
         }
     }
 
-    /// Records a move unless it is not newer than what this copy has. Returns whether it
-    /// was applied.
+    /// Records a move unless its queue already has a move at least as new. Staleness is per
+    /// queue: two shards may each move a queue of their own before hearing of the other's
+    /// move and so number both moves alike; both must be kept. (A queue's own moves are
+    /// numbered in order: only its current owner, which has seen them all, moves it.)
+    /// Returns whether it was applied.
     pub fn apply(&mut self, m: QueueMove) -> bool {
-        if m.version <= self.version {
+        if self
+            .history(&m.topic, m.queue_id)
+            .last()
+            .is_some_and(|last| last.version >= m.version)
+        {
             return false;
         }
-        self.version = m.version;
+        self.version = self.version.max(m.version);
         self.by_queue
-            .entry((m.topic.clone(), m.queue_id))
+            .entry(m.topic.clone())
+            .or_default()
+            .entry(m.queue_id)
             .or_default()
             .push(self.moves.len());
         self.moves.push(m);
@@ -63,7 +75,8 @@ impl QueueMoves {
 
     fn history(&self, topic: &str, queue_id: i32) -> impl Iterator<Item = &QueueMove> {
         self.by_queue
-            .get(&(topic.to_owned(), queue_id))
+            .get(topic)
+            .and_then(|queues| queues.get(&queue_id))
             .into_iter()
             .flatten()
             .map(|i| &self.moves[*i])
@@ -139,6 +152,25 @@ mod tests {
             shard_of("T", 2, 4),
             "other queues are untouched"
         );
+    }
+
+    #[test]
+    fn moves_of_two_queues_numbered_alike_are_both_kept_in_either_order() {
+        let other = QueueMove {
+            queue_id: 4,
+            ..mv(1, 2, 8, 1)
+        };
+        for order in [
+            [mv(0, 1, 5, 1), other.clone()],
+            [other.clone(), mv(0, 1, 5, 1)],
+        ] {
+            let mut m = QueueMoves::default();
+            for one in order {
+                assert!(m.apply(one));
+            }
+            assert_eq!((m.owner("T", 3, 4), m.owner("T", 4, 4)), (1, 2));
+            assert_eq!(m.version, 1);
+        }
     }
 
     #[test]
