@@ -2,6 +2,11 @@
 //! (here or forwarded to its owner), and a writer that sends replies as they complete, all
 //! that are ready in one write. In-flight requests per connection are bounded, so a client
 //! that writes without reading gets backpressure.
+//!
+//! A single-message send for a queue this shard owns is stored inline by the reader and
+//! becomes a [`PendingAck`](crate::outbox::PendingAck) in the connection's outbox: no task,
+//! no reply command, until the writer encodes it once the log is durable past it. Every
+//! other request is a task of its own whose reply goes to the outbox.
 
 use std::cell::RefCell;
 use std::io;
@@ -11,19 +16,17 @@ use std::task::{Context, Poll};
 
 use bytes::BytesMut;
 use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use glommio::channels::local_channel;
 use glommio::net::TcpStream;
-use glommio::sync::Semaphore;
 use shardmq_protocol::codes::response_code;
 use shardmq_protocol::command::{Command, Head};
 use shardmq_protocol::frame::FrameDecoder;
 use tracing::debug;
 
 use crate::handlers;
+use crate::outbox::{Next, Outbox};
 use crate::shard::{Origin, Shard};
 
-/// Requests one connection may have in flight.
-pub const MAX_IN_FLIGHT_PER_CONNECTION: u64 = 1024;
+pub use crate::outbox::MAX_IN_FLIGHT_PER_CONNECTION;
 /// Bytes read from the socket at a time.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
@@ -35,27 +38,12 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     let peer = reader_peer.to_string();
     let _ = stream.set_nodelay(true);
     let stream = Rc::new(RefCell::new(stream));
-    let (mut reader, mut writer) = (Half(stream.clone()), Half(stream));
-    let (tx, rx) = local_channel::new_bounded::<Command>(MAX_IN_FLIGHT_PER_CONNECTION as usize);
-    let tx = Rc::new(tx);
-    let connection = shard.add_connection(tx.clone());
+    let (mut reader, writer) = (Half(stream.clone()), Half(stream));
+    let outbox = Rc::new(Outbox::new());
+    let connection = shard.add_connection(outbox.clone());
     let peer_addr = reader_peer;
-    let write_task = glommio::spawn_local(async move {
-        let mut out = BytesMut::with_capacity(READ_CHUNK_BYTES);
-        while let Some(first) = rx.recv().await {
-            first.encode(&mut out);
-            // Everything else already done goes out in the same write.
-            while let Some(Some(more)) = future::poll_once(rx.recv()).await {
-                more.encode(&mut out);
-            }
-            if writer.write_all(&out).await.is_err() {
-                return;
-            }
-            out.clear();
-        }
-    })
-    .detach();
-    let in_flight = Rc::new(Semaphore::new(MAX_IN_FLIGHT_PER_CONNECTION));
+    let write_task =
+        glommio::spawn_local(write_loop(shard.clone(), outbox.clone(), writer)).detach();
     let decoder = FrameDecoder::new(shard.config.max_frame_bytes);
     let mut chunk = vec![0u8; READ_CHUNK_BYTES];
     let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
@@ -74,24 +62,27 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
             };
             let serialize_type = frame.serialize_type;
             let opaque = frame.opaque_hint();
-            let Ok(permit) = in_flight.clone().acquire_static_permit(1).await else {
-                break 'conn "closing".to_string();
-            };
-            let tx = tx.clone();
+            if !outbox.reserve().await {
+                break 'conn "writing replies failed".to_string();
+            }
             match Command::decode(frame) {
                 Ok(request) => {
-                    let shard = shard.clone();
                     let origin = Origin {
                         peer: peer_addr,
                         shard: shard.id,
                         connection,
                         serialize_type,
                     };
+                    if handlers::send::store_inline(&shard, origin, &request, &outbox) {
+                        continue;
+                    }
+                    let shard = shard.clone();
+                    let outbox = outbox.clone();
                     glommio::spawn_local(async move {
-                        if let Some(reply) = handlers::route(&shard, origin, request).await {
-                            let _ = tx.send(reply).await;
+                        match handlers::route(&shard, origin, request).await {
+                            Some(reply) => outbox.reply(reply),
+                            None => outbox.release(),
                         }
-                        drop(permit);
                     })
                     .detach();
                 }
@@ -100,22 +91,52 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                         opaque,
                         ..Head::default()
                     };
-                    let reply = Command::error_to_head(
+                    outbox.reply(Command::error_to_head(
                         &head,
                         serialize_type,
                         response_code::SYSTEM_ERROR,
                         e.to_string(),
-                    );
-                    let _ = tx.send(reply).await;
-                    drop(permit);
+                    ));
                 }
             }
         }
     };
     debug!(shard = shard.id, %peer, %reason, "connection closed");
     shard.remove_connection(connection);
-    drop(tx);
+    outbox.close();
     let _ = write_task.await;
+}
+
+/// Sends what the outbox holds as soon as it may go: replies at once, acknowledgements once
+/// the log is durable past them; everything ready at one moment in one write.
+async fn write_loop(shard: Rc<Shard>, outbox: Rc<Outbox>, mut writer: Half) {
+    let log = shard.store.commit_log();
+    let mut out = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    loop {
+        match outbox.next(|| log.durable_end()).await {
+            Next::Done => return,
+            Next::WaitDurable(end) => {
+                let durable = async { shard.store.wait_durable(end).await };
+                let reply = async {
+                    outbox.reply_arrived().await;
+                    Ok(())
+                };
+                if let Err(e) = future::or(durable, reply).await {
+                    outbox.fail_acks(&e.to_string());
+                }
+                continue;
+            }
+            Next::Write => {}
+        }
+        outbox.take(log.durable_end(), shard.store_addr, &mut out);
+        if !out.is_empty() {
+            if writer.write_all(&out).await.is_err() {
+                outbox.close();
+                return;
+            }
+            out.clear();
+        }
+    }
 }
 
 /// One side of a connection shared by its reader and writer tasks on the same thread: each

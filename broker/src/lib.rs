@@ -4,7 +4,7 @@
 //!
 //!
 //! Modules: [`config`] (flags and `broker.conf`), [`runtime`] (shards, mesh, listeners),
-//! [`conn`] and [`handlers`] (the remoting requests), [`routing`] and [`moves`] (which shard
+//! [`conn`], [`outbox`] and [`handlers`] (the remoting requests), [`routing`] and [`moves`] (which shard
 //! owns a queue), [`registration`] (name servers), [`store`] (the per-shard storage engine),
 //! [`loopback`] (a standalone broker on free loopback ports, for other crates' tests).
 
@@ -13,6 +13,7 @@ pub mod conn;
 pub mod handlers;
 pub mod loopback;
 pub mod moves;
+pub mod outbox;
 pub mod registration;
 pub mod routing;
 pub mod runtime;

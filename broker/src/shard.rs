@@ -11,7 +11,6 @@ use std::time::Instant;
 
 use futures_channel::oneshot;
 use glommio::channels::channel_mesh::Senders;
-use glommio::channels::local_channel::LocalSender;
 use shardmq_protocol::body::TopicConfig;
 use shardmq_protocol::codes::{response_code, SerializeType};
 use shardmq_protocol::command::Command;
@@ -19,6 +18,7 @@ use tracing::warn;
 
 use crate::config::BrokerConfig;
 use crate::moves::{QueueMove, QueueMoves};
+use crate::outbox::Outbox;
 use crate::store::metadata::ConsumerOffsets;
 use crate::store::Store;
 
@@ -106,7 +106,7 @@ pub struct Shard {
     /// Queues moved between shards (every shard keeps a copy).
     pub moves: RefCell<QueueMoves>,
     /// This shard's open connections: where pushed commands (notifications) go.
-    connections: RefCell<HashMap<u64, Rc<LocalSender<Command>>>>,
+    connections: RefCell<HashMap<u64, Rc<Outbox>>>,
     next_connection: Cell<u64>,
 }
 
@@ -170,7 +170,7 @@ impl Shard {
     }
 
     /// Registers a connection's outgoing queue; returns its id.
-    pub fn add_connection(&self, out: Rc<LocalSender<Command>>) -> u64 {
+    pub fn add_connection(&self, out: Rc<Outbox>) -> u64 {
         let id = self.next_connection.get();
         self.next_connection.set(id + 1);
         self.connections.borrow_mut().insert(id, out);
@@ -199,7 +199,7 @@ impl Shard {
     pub fn push(&self, connection: u64, command: Command) {
         let out = self.connections.borrow().get(&connection).cloned();
         if let Some(out) = out {
-            let _ = out.try_send(command);
+            let _ = out.push(command);
         }
     }
 

@@ -5,7 +5,7 @@
 use bytes::{Bytes, BytesMut};
 use shardmq_protocol::body::{HeartbeatData, JsonBody};
 use shardmq_protocol::codes::{request_code, response_code, LanguageCode, SerializeType};
-use shardmq_protocol::command::{Command, Head};
+use shardmq_protocol::command::{encode_frame, Command, Head};
 use shardmq_protocol::frame::{FrameDecoder, RawFrame};
 use shardmq_protocol::header::*;
 use shardmq_protocol::message::{decode_batch, BatchEntry, MagicVersion, MessageId, StoredMessage};
@@ -175,6 +175,40 @@ fn json_response_encodes_as_java_writes_it() {
     let back = decode_frame(&wire).unwrap();
     assert_eq!(back.header::<SendMessageResponseHeader>().unwrap(), header);
     assert!(back.head.is_response() && !back.head.is_oneway());
+}
+
+#[test]
+fn borrowed_send_response_fields_encode_exactly_like_the_owned_header() {
+    let request = Head::request(request_code::SEND_MESSAGE_V2, 41);
+    let head = Head::response_to(&request, response_code::SUCCESS, None);
+    let id = MessageId {
+        store_host: "127.0.0.1:10911".parse().unwrap(),
+        commit_log_offset: 0x1234_5678,
+    };
+    let mut hex = [0u8; 56];
+    let text = id.write_hex(&mut hex);
+    assert_eq!(text, id.to_string());
+    assert_eq!(text, "7F00000100002A9F0000000012345678");
+    let owned = SendMessageResponseHeader {
+        msg_id: text.into(),
+        queue_id: 3,
+        queue_offset: -1,
+        transaction_id: None,
+        batch_uniq_id: None,
+    };
+    let borrowed = SendMessageResponseFields {
+        msg_id: text,
+        queue_id: 3,
+        queue_offset: -1,
+    };
+    for serialize_type in [SerializeType::Json, SerializeType::RocketMq] {
+        let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+        encode_frame(&head, serialize_type, &owned, b"", &mut a);
+        encode_frame(&head, serialize_type, &borrowed, b"", &mut b);
+        assert_eq!(a, b, "{serialize_type:?}");
+        let back = decode_frame(&b).unwrap();
+        assert_eq!(back.header::<SendMessageResponseHeader>().unwrap(), owned);
+    }
 }
 
 #[test]

@@ -2,7 +2,6 @@
 //! owning shard, wait until durable (per the flush mode), reply with the offset msgId,
 //! queue id and queue offset.
 
-use std::net::SocketAddr;
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -15,7 +14,8 @@ use shardmq_protocol::message::{decode_batch, MessageId};
 use shardmq_protocol::ByteString;
 
 use super::error;
-use super::topic::{effective_queue_id, topic_or_create};
+use super::topic::{effective_queue_id, topic_facts, topic_or_create};
+use crate::outbox::{Outbox, PendingAck};
 use crate::shard::{Origin, Shard};
 use crate::store::{AppendRequest, AppendResult, StoreError};
 
@@ -27,16 +27,127 @@ fn store_error(request: &Command, e: &StoreError) -> Command {
     error(request, code, format!("store: {e}"))
 }
 
+/// Stores a single-message send inline when this shard owns its queue and knows its topic
+/// (the hot path): its acknowledgement goes to `outbox` to wait for durability, an error
+/// reply goes there at once. Returns false, having done nothing, for anything else (batches,
+/// other shards' queues, a topic's first send, responses): the caller routes it as usual.
+pub fn store_inline(shard: &Rc<Shard>, origin: Origin, request: &Command, outbox: &Outbox) -> bool {
+    let head = &request.head;
+    if head.is_response()
+        || !matches!(
+            head.code,
+            request_code::SEND_MESSAGE | request_code::SEND_MESSAGE_V2
+        )
+    {
+        return false;
+    }
+    let Ok(header) = decode_header(request) else {
+        return false;
+    };
+    if header.batch == Some(true) {
+        return false;
+    }
+    let Some(facts) = topic_facts(shard, &header.topic) else {
+        return false;
+    };
+    let queue_id = facts.effective_queue_id(header.queue_id);
+    let owner = shard
+        .moves
+        .borrow()
+        .owner(&header.topic, queue_id, facts.spread);
+    if owner != shard.id {
+        return false;
+    }
+    let oneway = head.is_oneway();
+    let stored =
+        check(request, &header, facts.perm, shard.config.max_message_bytes).and_then(|()| {
+            let req = append_request(&header, queue_id, origin, request.body.clone());
+            shard
+                .store
+                .append(&req)
+                .map_err(|e| Box::new(store_error(request, &e)))
+        });
+    match stored {
+        Ok(_) if oneway => outbox.release(),
+        Ok(r) => outbox.ack(PendingAck {
+            end: r.end,
+            opaque: head.opaque,
+            version: head.version,
+            serialize_type: request.serialize_type,
+            position: r.position,
+            queue_id,
+            queue_offset: r.queue_offset,
+        }),
+        Err(_) if oneway => outbox.release(),
+        Err(reply) => outbox.reply(*reply),
+    }
+    true
+}
+
+/// An error reply, boxed: it is the rare path.
+type Refusal = Box<Command>;
+
+fn decode_header(request: &Command) -> Result<SendMessageRequestHeader, Refusal> {
+    let decoded = match request.head.code {
+        request_code::SEND_MESSAGE => request.header::<SendMessageRequestHeader>(),
+        _ => request
+            .header::<SendMessageRequestHeaderV2>()
+            .map(Into::into),
+    };
+    decoded.map_err(|e| Box::new(error(request, response_code::SYSTEM_ERROR, e.to_string())))
+}
+
+/// Permission and size checks every send passes before anything is stored.
+fn check(
+    request: &Command,
+    header: &SendMessageRequestHeader,
+    perm: i32,
+    max_bytes: usize,
+) -> Result<(), Refusal> {
+    if perm & PERM_WRITE == 0 {
+        return Err(Box::new(error(
+            request,
+            response_code::NO_PERMISSION,
+            format!("the topic[{}] sending message is forbidden", header.topic),
+        )));
+    }
+    if request.body.len() > max_bytes {
+        return Err(Box::new(error(
+            request,
+            response_code::MESSAGE_ILLEGAL,
+            format!(
+                "message body of {} bytes exceeds maxMessageSize {max_bytes}",
+                request.body.len()
+            ),
+        )));
+    }
+    Ok(())
+}
+
+fn append_request(
+    header: &SendMessageRequestHeader,
+    queue_id: i32,
+    origin: Origin,
+    body: Bytes,
+) -> AppendRequest {
+    AppendRequest {
+        topic: header.topic.clone(),
+        queue_id,
+        flag: header.flag,
+        sys_flag: header.sys_flag,
+        born_timestamp: header.born_timestamp,
+        born_host: origin.peer,
+        body,
+        properties: header.properties.clone().unwrap_or_default(),
+        reconsume_times: header.reconsume_times.unwrap_or(0),
+        prepared_transaction_offset: 0,
+    }
+}
+
 pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Command {
-    let header: SendMessageRequestHeader = match request.head.code {
-        request_code::SEND_MESSAGE => match request.header::<SendMessageRequestHeader>() {
-            Ok(h) => h,
-            Err(e) => return error(request, response_code::SYSTEM_ERROR, e.to_string()),
-        },
-        _ => match request.header::<SendMessageRequestHeaderV2>() {
-            Ok(h) => h.into(),
-            Err(e) => return error(request, response_code::SYSTEM_ERROR, e.to_string()),
-        },
+    let header = match decode_header(request) {
+        Ok(h) => h,
+        Err(reply) => return *reply,
     };
     let batch = request.head.code == request_code::SEND_BATCH_MESSAGE || header.batch == Some(true);
     let Some(topic) = topic_or_create(shard, &header.topic) else {
@@ -49,38 +160,11 @@ pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Com
             ),
         );
     };
-    if topic.perm & PERM_WRITE == 0 {
-        return error(
-            request,
-            response_code::NO_PERMISSION,
-            format!("the topic[{}] sending message is forbidden", header.topic),
-        );
-    }
-    let max_bytes = shard.config.max_message_bytes;
-    if request.body.len() > max_bytes {
-        return error(
-            request,
-            response_code::MESSAGE_ILLEGAL,
-            format!(
-                "message body of {} bytes exceeds maxMessageSize {max_bytes}",
-                request.body.len()
-            ),
-        );
+    if let Err(reply) = check(request, &header, topic.perm, shard.config.max_message_bytes) {
+        return *reply;
     }
     let queue_id = effective_queue_id(shard, &header.topic, header.queue_id);
-    let born_host: SocketAddr = origin.peer;
-    let base = AppendRequest {
-        topic: header.topic.clone(),
-        queue_id,
-        flag: header.flag,
-        sys_flag: header.sys_flag,
-        born_timestamp: header.born_timestamp,
-        born_host,
-        body: Bytes::new(),
-        properties: header.properties.clone().unwrap_or_default(),
-        reconsume_times: header.reconsume_times.unwrap_or(0),
-        prepared_transaction_offset: 0,
-    };
+    let base = append_request(&header, queue_id, origin, Bytes::new());
     let mut results: Vec<AppendResult> = Vec::new();
     if batch {
         for entry in decode_batch(&request.body) {

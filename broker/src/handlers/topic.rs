@@ -38,6 +38,38 @@ pub fn spread_of(shard: &Shard, topic: &str) -> usize {
         .unwrap_or(shard.shards)
 }
 
+/// What a send needs of a known topic, read with one lookup and no copy of its config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicFacts {
+    pub perm: i32,
+    pub write_queue_nums: i32,
+    /// The shard count its queues are spread over.
+    pub spread: usize,
+}
+
+impl TopicFacts {
+    /// The queue a send for `queue_id` really lands on (see [`effective_queue_id`]).
+    pub fn effective_queue_id(&self, queue_id: i32) -> i32 {
+        wrap_queue_id(queue_id, self.write_queue_nums)
+    }
+}
+
+/// [`TopicFacts`] of `topic` if this shard knows it.
+pub fn topic_facts(shard: &Shard, topic: &str) -> Option<TopicFacts> {
+    let topics = shard.topics.borrow();
+    let t = topics.get(topic)?;
+    Some(TopicFacts {
+        perm: t.perm,
+        write_queue_nums: t.write_queue_nums,
+        spread: t
+            .attributes
+            .get(SHARDS_ATTRIBUTE)
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(shard.shards),
+    })
+}
+
 /// The config an auto-created topic gets on every shard (deterministic, so all agree).
 pub fn default_topic_config(shard: &Shard, topic: &str) -> TopicConfig {
     let mut config = TopicConfig {
@@ -81,6 +113,10 @@ pub fn effective_queue_id(shard: &Shard, topic: &str, queue_id: i32) -> i32 {
         .map_or(shard.config.default_topic_queue_nums, |t| {
             t.write_queue_nums
         });
+    wrap_queue_id(queue_id, writes)
+}
+
+fn wrap_queue_id(queue_id: i32, writes: i32) -> i32 {
     if writes > 0 && queue_id >= writes {
         queue_id % writes
     } else {

@@ -100,3 +100,22 @@ command_header! {
         optional batch_uniq_id: ByteString = "batchUniqId",
     }
 }
+
+/// The fields of a single message's [`SendMessageResponseHeader`], borrowed: what a broker
+/// writes straight into its output buffer for every acknowledged send, with no allocation.
+/// Writes the same keys in the same order as the owned header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendMessageResponseFields<'a> {
+    pub msg_id: &'a str,
+    pub queue_id: i32,
+    pub queue_offset: i64,
+}
+
+impl crate::ext::WriteFields for SendMessageResponseFields<'_> {
+    fn write_fields<S: crate::ext::FieldSink>(&self, sink: &mut S) {
+        use crate::ext::FieldValue;
+        sink.field("msgId", self.msg_id);
+        self.queue_id.write_field("queueId", sink);
+        self.queue_offset.write_field("queueOffset", sink);
+    }
+}

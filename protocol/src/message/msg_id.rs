@@ -88,16 +88,24 @@ impl MessageId {
     }
 }
 
-impl fmt::Display for MessageId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl MessageId {
+    /// Writes the hex form (32 digits for IPv4, 56 for IPv6) into `out` without allocating.
+    pub fn write_hex<'a>(&self, out: &'a mut [u8; 56]) -> &'a str {
         let mut raw = [0u8; 28];
         let len = self.raw(&mut raw);
-        let mut text = [0u8; 56];
         for (i, b) in raw[..len].iter().enumerate() {
-            text[2 * i] = HEX[usize::from(b >> 4)];
-            text[2 * i + 1] = HEX[usize::from(b & 0xf)];
+            out[2 * i] = HEX[usize::from(b >> 4)];
+            out[2 * i + 1] = HEX[usize::from(b & 0xf)];
         }
-        f.write_str(std::str::from_utf8(&text[..2 * len]).map_err(|_| fmt::Error)?)
+        // Only ASCII hex digits were written.
+        std::str::from_utf8(&out[..2 * len]).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = [0u8; 56];
+        f.write_str(self.write_hex(&mut text))
     }
 }
 
