@@ -1,15 +1,17 @@
-//! One connection to a broker or name server: a writer thread that sends every queued request
-//! in one write, a reader thread that completes requests by opaque; callers wait on a flume
-//! channel, blocking (`recv_timeout`) or as a future (`recv_async`), from any runtime.
+//! One connection to a broker or name server. Callers encode their request straight into one
+//! shared outgoing buffer; a writer thread, woken only when it is idle, takes everything
+//! buffered and sends it in one write. A reader thread completes requests by opaque through
+//! a oneshot channel per request; callers wait blocking (`wait`) or as a future
+//! (`wait_async`), from any runtime.
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::BytesMut;
+use rustc_hash::FxHashMap;
 use shardmq_protocol::codes::{SerializeType, FLAG_ONEWAY};
 use shardmq_protocol::command::{encode_frame, Command, Head};
 use shardmq_protocol::ext::WriteFields;
@@ -17,61 +19,130 @@ use shardmq_protocol::frame::FrameDecoder;
 
 use crate::error::{ClientError, Result};
 
-/// Requests queued for the writer before callers wait (backpressure).
-const OUTGOING_DEPTH: usize = 4096;
-type Waiters = Arc<Mutex<HashMap<i32, flume::Sender<Result<Command>>>>>;
+/// Bytes buffered for the writer before callers wait for it (backpressure). A frame is
+/// appended whenever the buffer holds less than this, so one frame may exceed it.
+pub const MAX_OUTGOING_BYTES: usize = 4 * 1024 * 1024;
+
+/// Capacity the outgoing buffers start with.
+const INITIAL_OUTGOING_BYTES: usize = 64 * 1024;
+
+type ReplySender = oneshot::Sender<Result<Command>>;
 
 /// A handler for requests the server sends (NOTIFY_CONSUMER_IDS_CHANGED, ...).
 pub type ServerRequests = flume::Sender<Command>;
 
+/// What callers, the writer and the reader share, under one lock.
+struct State {
+    /// Encoded frames not yet taken by the writer.
+    out: BytesMut,
+    /// The writer is waiting for `out` to fill: the next caller wakes it.
+    writer_idle: bool,
+    /// Callers waiting for room in `out`.
+    full_waiters: usize,
+    /// The connection failed or closed: no more requests.
+    closed: bool,
+    /// Every `Connection` handle is gone: the writer sends what is left, then exits.
+    dropped: bool,
+    /// Requests waiting for their reply, by opaque.
+    waiters: FxHashMap<i32, ReplySender>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Wakes the idle writer.
+    writer_wake: Condvar,
+    /// Wakes callers waiting for room.
+    room: Condvar,
+    /// Mirrors `State::closed` for lock-free checks.
+    closed: AtomicBool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Marks the connection dead: callers get `Closed`, waiting callers and the writer wake,
+    /// and dropping the reply senders wakes every waiting request with `Closed`.
+    fn close(&self) {
+        let waiters = {
+            let mut state = self.lock();
+            state.closed = true;
+            self.closed.store(true, Ordering::Release);
+            std::mem::take(&mut state.waiters)
+        };
+        self.writer_wake.notify_one();
+        self.room.notify_all();
+        drop(waiters);
+    }
+}
+
+/// The part of a connection its handles share; dropping the last one stops the writer.
+struct Handle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    next_opaque: AtomicI32,
+    stream: TcpStream,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.lock().dropped = true;
+        self.shared.writer_wake.notify_one();
+    }
+}
+
 /// A connection shared by all callers; cheap to clone.
 #[derive(Clone)]
 pub struct Connection {
-    addr: SocketAddr,
-    outgoing: flume::Sender<BytesMut>,
-    waiters: Waiters,
-    next_opaque: Arc<AtomicI32>,
-    closed: Arc<AtomicBool>,
-    stream: Arc<TcpStream>,
+    inner: Arc<Handle>,
 }
 
 /// A reply that may be awaited or blocked on.
 pub struct PendingReply {
     addr: SocketAddr,
     what: &'static str,
-    rx: flume::Receiver<Result<Command>>,
+    rx: oneshot::Receiver<Result<Command>>,
 }
 
 impl PendingReply {
     /// Blocks until the reply arrives or `timeout` passes.
     pub fn wait(self, timeout: Duration) -> Result<Command> {
+        // A reply that is already there needs no clock read.
+        match self.rx.try_recv() {
+            Ok(reply) => return reply,
+            Err(oneshot::TryRecvError::Disconnected) => return Err(self.closed()),
+            Err(oneshot::TryRecvError::Empty) => {}
+        }
         match self.rx.recv_timeout(timeout) {
             Ok(reply) => reply,
-            Err(flume::RecvTimeoutError::Timeout) => Err(ClientError::Timeout {
+            Err(oneshot::RecvTimeoutError::Timeout) => Err(ClientError::Timeout {
                 addr: self.addr,
                 what: self.what,
                 timeout_ms: timeout.as_millis() as u64,
             }),
-            Err(flume::RecvTimeoutError::Disconnected) => Err(ClientError::Closed {
-                addr: self.addr,
-                what: self.what,
-            }),
+            Err(oneshot::RecvTimeoutError::Disconnected) => Err(self.closed()),
         }
     }
 
     /// Whether the reply (or the connection's failure) has arrived: `wait` won't block.
     pub fn is_ready(&self) -> bool {
-        !self.rx.is_empty() || self.rx.is_disconnected()
+        self.rx.has_message() || self.rx.is_closed()
     }
 
     /// Waits as a future (any runtime).
     pub async fn wait_async(self) -> Result<Command> {
-        match self.rx.recv_async().await {
+        let (addr, what) = (self.addr, self.what);
+        match self.rx.await {
             Ok(reply) => reply,
-            Err(_) => Err(ClientError::Closed {
-                addr: self.addr,
-                what: self.what,
-            }),
+            Err(_) => Err(ClientError::Closed { addr, what }),
+        }
+    }
+
+    fn closed(&self) -> ClientError {
+        ClientError::Closed {
+            addr: self.addr,
+            what: self.what,
         }
     }
 }
@@ -88,139 +159,184 @@ impl Connection {
         let stream = TcpStream::connect_timeout(&addr, timeout).map_err(io)?;
         stream.set_nodelay(true).map_err(io)?;
         let reader = stream.try_clone().map_err(io)?;
-        let mut writer = stream.try_clone().map_err(io)?;
-        let (outgoing, queue) = flume::bounded::<BytesMut>(OUTGOING_DEPTH);
-        let waiters: Waiters = Arc::default();
-        let closed = Arc::new(AtomicBool::new(false));
+        let writer = stream.try_clone().map_err(io)?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                out: BytesMut::with_capacity(INITIAL_OUTGOING_BYTES),
+                writer_idle: false,
+                full_waiters: 0,
+                closed: false,
+                dropped: false,
+                waiters: FxHashMap::default(),
+            }),
+            writer_wake: Condvar::new(),
+            room: Condvar::new(),
+            closed: AtomicBool::new(false),
+        });
+        let s = shared.clone();
         std::thread::Builder::new()
             .name(format!("shardmq-write-{addr}"))
-            .spawn(move || {
-                while let Ok(mut batch) = queue.recv() {
-                    // Everything already queued goes out in the same write.
-                    while let Ok(more) = queue.try_recv() {
-                        batch.extend_from_slice(&more);
-                    }
-                    if writer.write_all(&batch).is_err() {
-                        return;
-                    }
-                }
-            })
+            .spawn(move || write_loop(writer, s))
             .map_err(io)?;
-        let (w, c) = (waiters.clone(), closed.clone());
+        let s = shared.clone();
         std::thread::Builder::new()
             .name(format!("shardmq-read-{addr}"))
-            .spawn(move || read_loop(addr, reader, w, c, server_requests))
+            .spawn(move || read_loop(addr, reader, s, server_requests))
             .map_err(io)?;
         Ok(Connection {
-            addr,
-            outgoing,
-            waiters,
-            next_opaque: Arc::new(AtomicI32::new(1)),
-            closed,
-            stream: Arc::new(stream),
+            inner: Arc::new(Handle {
+                addr,
+                shared,
+                next_opaque: AtomicI32::new(1),
+                stream,
+            }),
         })
     }
 
     /// The server's address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.inner.addr
     }
 
     /// True once the connection failed or closed.
     pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.inner.shared.closed.load(Ordering::Acquire)
     }
 
     /// Sends a request (binary header) and returns its pending reply.
-    pub fn request<H: WriteFields>(
+    pub fn request<H: WriteFields + ?Sized>(
         &self,
         what: &'static str,
         code: i32,
         header: &H,
         body: &[u8],
     ) -> Result<PendingReply> {
-        if self.is_closed() {
-            return Err(ClientError::Closed {
-                addr: self.addr,
-                what,
-            });
-        }
-        let opaque = self.next_opaque.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = flume::bounded(1);
-        self.waiters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(opaque, tx);
-        let mut frame = BytesMut::with_capacity(256 + body.len());
-        encode_frame(
-            &Head::request(code, opaque),
-            SerializeType::RocketMq,
-            header,
-            body,
-            &mut frame,
-        );
-        if self.outgoing.send(frame).is_err() {
-            self.waiters
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&opaque);
-            return Err(ClientError::Closed {
-                addr: self.addr,
-                what,
-            });
-        }
+        let opaque = self.inner.next_opaque.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(what, &Head::request(code, opaque), header, body, Some(tx))?;
         Ok(PendingReply {
-            addr: self.addr,
+            addr: self.inner.addr,
             what,
             rx,
         })
     }
 
     /// Sends a request that wants no reply.
-    pub fn oneway<H: WriteFields>(
+    pub fn oneway<H: WriteFields + ?Sized>(
         &self,
         what: &'static str,
         code: i32,
         header: &H,
         body: &[u8],
     ) -> Result<()> {
-        let mut head = Head::request(code, self.next_opaque.fetch_add(1, Ordering::Relaxed));
+        let mut head = Head::request(code, self.inner.next_opaque.fetch_add(1, Ordering::Relaxed));
         head.flag = FLAG_ONEWAY;
-        let mut frame = BytesMut::with_capacity(256 + body.len());
-        encode_frame(&head, SerializeType::RocketMq, header, body, &mut frame);
-        self.outgoing.send(frame).map_err(|_| ClientError::Closed {
-            addr: self.addr,
-            what,
-        })
+        self.enqueue(what, &head, header, body, None)
+    }
+
+    /// Encodes the frame into the outgoing buffer (waiting while it is full), registers the
+    /// reply's waiter, and wakes the writer if it is idle.
+    fn enqueue<H: WriteFields + ?Sized>(
+        &self,
+        what: &'static str,
+        head: &Head,
+        header: &H,
+        body: &[u8],
+        reply: Option<ReplySender>,
+    ) -> Result<()> {
+        let shared = &self.inner.shared;
+        let mut state = shared.lock();
+        while state.out.len() >= MAX_OUTGOING_BYTES && !state.closed {
+            state.full_waiters += 1;
+            state = shared.room.wait(state).unwrap_or_else(|p| p.into_inner());
+            state.full_waiters -= 1;
+        }
+        if state.closed {
+            return Err(ClientError::Closed {
+                addr: self.inner.addr,
+                what,
+            });
+        }
+        if let Some(tx) = reply {
+            state.waiters.insert(head.opaque, tx);
+        }
+        encode_frame(head, SerializeType::RocketMq, header, body, &mut state.out);
+        let wake = std::mem::take(&mut state.writer_idle);
+        drop(state);
+        if wake {
+            shared.writer_wake.notify_one();
+        }
+        Ok(())
     }
 
     /// Closes the socket; waiting callers get `Closed`.
     pub fn close(&self) {
-        let _ = self.stream.shutdown(Shutdown::Both);
+        let _ = self.inner.stream.shutdown(Shutdown::Both);
+    }
+}
+
+/// Takes everything buffered and writes it in one `write_all`, sleeping only when nothing is.
+fn write_loop(mut stream: TcpStream, shared: Arc<Shared>) {
+    let mut batch = BytesMut::with_capacity(INITIAL_OUTGOING_BYTES);
+    loop {
+        {
+            let mut state = shared.lock();
+            while state.out.is_empty() && !state.closed && !state.dropped {
+                state.writer_idle = true;
+                state = shared
+                    .writer_wake
+                    .wait(state)
+                    .unwrap_or_else(|p| p.into_inner());
+            }
+            state.writer_idle = false;
+            if state.closed || (state.dropped && state.out.is_empty()) {
+                return;
+            }
+            std::mem::swap(&mut state.out, &mut batch);
+            if state.full_waiters > 0 {
+                shared.room.notify_all();
+            }
+        }
+        if stream.write_all(&batch).is_err() {
+            // The connection is dead: the reader sees it too and fails the waiters.
+            let _ = stream.shutdown(Shutdown::Both);
+            shared.close();
+            return;
+        }
+        batch.clear();
+        if batch.capacity() > MAX_OUTGOING_BYTES * 2 {
+            // One huge frame went out: don't keep its buffer forever.
+            batch = BytesMut::with_capacity(INITIAL_OUTGOING_BYTES);
+        }
     }
 }
 
 fn read_loop(
     addr: SocketAddr,
     mut stream: TcpStream,
-    waiters: Waiters,
-    closed: Arc<AtomicBool>,
+    shared: Arc<Shared>,
     server: Option<ServerRequests>,
 ) {
     let decoder = FrameDecoder::default();
     let mut input = BytesMut::with_capacity(64 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
+    let mut replies: Vec<Command> = Vec::new();
+    let mut completing: Vec<(ReplySender, Command)> = Vec::new();
     'read: loop {
         let n = match stream.read(&mut chunk) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
         input.extend_from_slice(&chunk[..n]);
+        let mut broken = false;
         loop {
             let frame = match decoder.decode(&mut input) {
                 Ok(Some(f)) => f,
                 Ok(None) => break,
-                Err(_) => break 'read,
+                Err(_) => {
+                    broken = true;
+                    break;
+                }
             };
             let cmd = match Command::decode(frame) {
                 Ok(c) => c,
@@ -235,18 +351,27 @@ fn read_loop(
                 }
                 continue;
             }
-            let waiter = waiters
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&cmd.head.opaque);
-            if let Some(waiter) = waiter {
-                let _ = waiter.send(Ok(cmd));
+            replies.push(cmd);
+        }
+        // One lock for every reply of this read; the callers are woken outside it.
+        if !replies.is_empty() {
+            let mut state = shared.lock();
+            for cmd in replies.drain(..) {
+                if let Some(tx) = state.waiters.remove(&cmd.head.opaque) {
+                    completing.push((tx, cmd));
+                }
+            }
+            drop(state);
+            for (tx, cmd) in completing.drain(..) {
+                let _ = tx.send(Ok(cmd));
             }
         }
+        if broken {
+            break 'read;
+        }
     }
-    closed.store(true, Ordering::Release);
     // Dropping the senders wakes every waiter with `Closed`.
-    waiters.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    shared.close();
 }
 
 /// Turns a reply into an error unless its code is one of `ok`.
@@ -260,5 +385,160 @@ pub fn expect(reply: Command, addr: SocketAddr, what: &'static str, ok: &[i32]) 
             code: reply.head.code,
             remark: reply.head.remark.as_deref().unwrap_or("").to_owned(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+
+    use bytes::Bytes;
+    use shardmq_protocol::codes::response_code;
+
+    use super::*;
+
+    /// A server on loopback; `serve` gets the accepted stream.
+    fn server(serve: impl FnOnce(TcpStream) + Send + 'static) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            serve(stream);
+        });
+        addr
+    }
+
+    /// Reads whole commands off `stream` until it closes, calling `each`.
+    fn each_request(mut stream: TcpStream, mut each: impl FnMut(&mut TcpStream, Command)) {
+        let decoder = FrameDecoder::default();
+        let mut input = BytesMut::new();
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            let n = match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            input.extend_from_slice(&chunk[..n]);
+            while let Ok(Some(frame)) = decoder.decode(&mut input) {
+                let cmd = Command::decode(frame).unwrap();
+                each(&mut stream, cmd);
+            }
+        }
+    }
+
+    #[test]
+    fn replies_complete_requests_and_server_requests_are_delivered() {
+        let addr = server(|stream| {
+            each_request(stream, |s, cmd| {
+                let mut out = BytesMut::new();
+                if cmd.head.code == 77 {
+                    // A notification first, then the reply.
+                    Command::new(
+                        Head::request(40, 900),
+                        SerializeType::RocketMq,
+                        &(),
+                        Bytes::new(),
+                    )
+                    .encode(&mut out);
+                }
+                if !cmd.head.is_oneway() {
+                    Command::ok(&cmd, cmd.body.clone()).encode(&mut out);
+                }
+                s.write_all(&out).unwrap();
+            })
+        });
+        let (notify_tx, notify_rx) = flume::unbounded();
+        let conn = Connection::connect(addr, Duration::from_secs(2), Some(notify_tx)).unwrap();
+        conn.oneway("ONEWAY", 5, &(), b"ignored").unwrap();
+        let pending: Vec<PendingReply> = (0..1000)
+            .map(|i| {
+                let body = format!("m{i}");
+                conn.request("TEST", if i == 500 { 77 } else { 1 }, &(), body.as_bytes())
+                    .unwrap()
+            })
+            .collect();
+        for (i, p) in pending.into_iter().enumerate() {
+            let reply = p.wait(Duration::from_secs(5)).unwrap();
+            assert_eq!(reply.head.code, response_code::SUCCESS);
+            assert_eq!(reply.body.as_ref(), format!("m{i}").as_bytes());
+        }
+        let notification = notify_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(notification.head.code, 40);
+        let p = conn.request("TEST", 1, &(), b"async").unwrap();
+        let reply = futures_lite::future::block_on(p.wait_async()).unwrap();
+        assert_eq!(reply.body.as_ref(), b"async");
+    }
+
+    #[test]
+    fn unanswered_requests_time_out_then_fail_closed_when_the_connection_dies() {
+        let (close_tx, close_rx) = flume::bounded::<()>(1);
+        let addr = server(move |stream| {
+            let _ = close_rx.recv();
+            drop(stream);
+        });
+        let conn = Connection::connect(addr, Duration::from_secs(2), None).unwrap();
+        let first = conn.request("TEST", 1, &(), b"").unwrap();
+        assert!(!first.is_ready());
+        assert!(matches!(
+            first.wait(Duration::from_millis(50)),
+            Err(ClientError::Timeout { what: "TEST", .. })
+        ));
+        let second = conn.request("TEST", 1, &(), b"").unwrap();
+        let third = conn.request("TEST", 1, &(), b"").unwrap();
+        close_tx.send(()).unwrap();
+        assert!(matches!(
+            second.wait(Duration::from_secs(5)),
+            Err(ClientError::Closed { what: "TEST", .. })
+        ));
+        // The connection's failure reaches every waiter: `is_ready` turns true.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !third.is_ready() {
+            assert!(std::time::Instant::now() < deadline, "never ready");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(matches!(
+            futures_lite::future::block_on(third.wait_async()),
+            Err(ClientError::Closed { .. })
+        ));
+        assert!(conn.is_closed());
+        assert!(matches!(
+            conn.request("TEST", 1, &(), b""),
+            Err(ClientError::Closed { .. })
+        ));
+    }
+
+    #[test]
+    fn a_slow_server_makes_callers_wait_for_room_and_loses_nothing() {
+        const COUNT: usize = 80;
+        let (go_tx, go_rx) = flume::bounded::<()>(1);
+        let addr = server(move |stream| {
+            // Read nothing until the client has more than the buffer's bound queued.
+            let _ = go_rx.recv();
+            let mut seen = 0;
+            each_request(stream, |s, cmd| {
+                seen += 1;
+                let mut out = BytesMut::new();
+                Command::ok(&cmd, Bytes::new()).encode(&mut out);
+                s.write_all(&out).unwrap();
+            });
+            assert_eq!(seen, COUNT);
+        });
+        let conn = Connection::connect(addr, Duration::from_secs(2), None).unwrap();
+        let body = vec![7u8; 512 * 1024];
+        let sender = {
+            let conn = conn.clone();
+            std::thread::spawn(move || {
+                (0..COUNT)
+                    .map(|_| conn.request("BIG", 1, &(), &body).unwrap())
+                    .collect::<Vec<_>>()
+            })
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        // The socket buffers and MAX_OUTGOING_BYTES are full: the sender is held back.
+        assert!(!sender.is_finished());
+        go_tx.send(()).unwrap();
+        for p in sender.join().unwrap() {
+            p.wait(Duration::from_secs(10)).unwrap();
+        }
     }
 }
