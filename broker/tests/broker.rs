@@ -1121,3 +1121,114 @@ fn pulls_of_a_queue_beyond_the_write_count_reach_the_shard_holding_it() {
     assert_eq!(&messages[0].body[..], b"kept");
     broker.stop();
 }
+
+/// The hot path (a send stored by the receiving shard, acknowledged from the connection's
+/// outbox once durable): a thousand sends written back to back on one connection, in both
+/// header encodings and with oneway sends among them, each get exactly one reply, with its
+/// own opaque and encoding, queue offsets in the order sent, and a msgId that reads back
+/// its own body.
+#[test]
+fn pipelined_sends_on_one_connection_each_get_their_own_acknowledgement() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ports = Ports::new(1);
+    let broker = start_broker(dir.path(), 1, &mut ports, &[]);
+    let mut c = Conn::port(ports.listen);
+    // The first send creates the topic (the routed path); the rest take the inline path.
+    let first = send(
+        &mut c,
+        request_code::SEND_MESSAGE_V2,
+        "Pipe",
+        0,
+        &["b-first"],
+        "A",
+    );
+    assert_eq!(first.head.code, response_code::SUCCESS);
+    let count = 1000;
+    let mut sent = Vec::new(); // (opaque, body, encoding)
+    let mut oneway_bodies = Vec::new();
+    for i in 0..count {
+        let body = format!("b-{i}");
+        let header = SendMessageRequestHeaderV2::from(send_header("Pipe", 0, "TAGS\u{1}A\u{2}"));
+        c.serialize_type = if i % 3 == 0 {
+            SerializeType::Json
+        } else {
+            SerializeType::RocketMq
+        };
+        if i % 100 == 50 {
+            let mut head =
+                shardmq_protocol::command::Head::request(request_code::SEND_MESSAGE_V2, -i);
+            head.flag = shardmq_protocol::codes::FLAG_ONEWAY;
+            let cmd = Command::new(head, c.serialize_type, &header, Bytes::from(body.clone()));
+            c.send_raw(&cmd.to_bytes());
+            oneway_bodies.push(body);
+            continue;
+        }
+        let opaque = c.send(
+            request_code::SEND_MESSAGE_V2,
+            &header,
+            Bytes::from(body.clone()),
+        );
+        sent.push((opaque, body, c.serialize_type));
+    }
+    let mut replies = std::collections::HashMap::new();
+    for _ in 0..sent.len() {
+        let reply = c.read().expect("one reply per request");
+        assert!(reply.head.is_response());
+        assert!(
+            replies.insert(reply.head.opaque, reply).is_none(),
+            "one reply per opaque"
+        );
+    }
+    c.serialize_type = SerializeType::RocketMq;
+    let mut last_offset = 0;
+    for (opaque, body, encoding) in &sent {
+        let reply = replies.get(opaque).expect("a reply for every opaque");
+        assert_eq!(
+            reply.head.code,
+            response_code::SUCCESS,
+            "{:?}",
+            reply.head.remark
+        );
+        assert_eq!(
+            reply.serialize_type, *encoding,
+            "the reply uses the request's encoding"
+        );
+        let h: SendMessageResponseHeader = reply.header().unwrap();
+        assert_eq!(h.queue_id, 0);
+        assert!(
+            h.queue_offset > last_offset,
+            "offsets follow the order sent"
+        );
+        last_offset = h.queue_offset;
+        let id: MessageId = h.msg_id.parse().unwrap();
+        let viewed = c.call(
+            request_code::VIEW_MESSAGE_BY_ID,
+            &ViewMessageRequestHeader {
+                topic: None,
+                offset: id.commit_log_offset,
+            },
+            Bytes::new(),
+        );
+        assert_eq!(viewed.head.code, response_code::SUCCESS);
+        let stored = StoredMessage::iter(&viewed.body, true)
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(&stored.body[..], body.as_bytes());
+        assert_eq!(stored.queue_offset, h.queue_offset);
+    }
+    // Oneway sends were stored too (and answered nothing): the queue holds all of them.
+    let max = c.call(
+        request_code::GET_MAX_OFFSET,
+        &GetMaxOffsetRequestHeader {
+            topic: "Pipe".into(),
+            queue_id: 0,
+            committed: None,
+        },
+        Bytes::new(),
+    );
+    let max: OffsetResponseHeader = max.header().unwrap();
+    assert_eq!(max.offset, 1 + count as i64);
+    assert_eq!(oneway_bodies.len(), 10);
+    broker.stop();
+}
