@@ -1,7 +1,9 @@
 //! Messages as a producer builds them and as a consumer receives them.
 
 use bytes::Bytes;
-use shardmq_protocol::message::properties::{names, KEY_SEPARATOR};
+use shardmq_protocol::message::properties::{
+    names, KEY_SEPARATOR, NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR,
+};
 use shardmq_protocol::message::{Properties, StoredMessage};
 
 /// A message to send.
@@ -58,13 +60,43 @@ impl Message {
         self.properties.get(name)
     }
 
+    #[cfg(test)]
     pub(crate) fn properties_mut(&mut self) -> &mut Properties {
         &mut self.properties
     }
 
+    #[cfg(test)]
     pub(crate) fn encoded_properties(&self) -> String {
         self.properties.encode()
     }
+
+    /// Appends the properties' wire form with `name` set to `value` (replacing its first
+    /// occurrence in place, else appended), without changing the message: the bytes
+    /// `properties_mut().set(name, value)` then `encoded_properties()` would give. `value`
+    /// must be valid (the producer's hex ids are).
+    pub(crate) fn encode_properties_with(&self, name: &str, value: &str, out: &mut String) {
+        let mut replaced = false;
+        out.reserve(self.properties.encoded_len() + name.len() + value.len() + 2);
+        for (k, v) in self.properties.iter() {
+            let v = if !replaced && k == name {
+                replaced = true;
+                value
+            } else {
+                v
+            };
+            push_property(out, k, v);
+        }
+        if !replaced {
+            push_property(out, name, value);
+        }
+    }
+}
+
+fn push_property(out: &mut String, name: &str, value: &str) {
+    out.push_str(name);
+    out.push(NAME_VALUE_SEPARATOR);
+    out.push_str(value);
+    out.push(PROPERTY_SEPARATOR);
 }
 
 /// A message as a consumer receives it.

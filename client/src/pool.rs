@@ -1,9 +1,10 @@
 //! Connections by address, opened on first use and replaced when they fail.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
+
+use rustc_hash::FxHashMap;
 
 use crate::error::Result;
 use crate::remoting::{Connection, ServerRequests};
@@ -11,7 +12,7 @@ use crate::remoting::{Connection, ServerRequests};
 /// The client's connections.
 pub struct Pool {
     connect_timeout: Duration,
-    connections: Mutex<HashMap<SocketAddr, Connection>>,
+    connections: Mutex<FxHashMap<SocketAddr, Connection>>,
     server_requests: Option<ServerRequests>,
 }
 

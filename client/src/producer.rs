@@ -2,22 +2,25 @@
 //! queue selection (round robin, by key for order, or the caller's), and retries that move
 //! to another broker after a failure.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
+use rustc_hash::FxHashMap;
 use shardmq_protocol::codes::{request_code, response_code};
-use shardmq_protocol::header::{SendMessageRequestHeaderV2, SendMessageResponseHeader};
+use shardmq_protocol::command::Command;
+use shardmq_protocol::ext::{FieldSink, FieldValue, WriteFields};
+use shardmq_protocol::header::SendMessageResponseHeader;
 use shardmq_protocol::message::properties::names;
 use shardmq_protocol::message::{encode_batch, BatchEntry};
 
 use crate::error::{ClientError, Result};
 use crate::message::Message;
 use crate::pool::Pool;
-use crate::remoting::{expect, PendingReply};
+use crate::remoting::{expect, Connection, PendingReply};
 use crate::route::{write_queues, QueueAddr, Routes, ROUTE_REFRESH};
 
 /// A caller's queue choice: an index into the writable queues for a message.
@@ -80,24 +83,39 @@ struct Inner {
     next_queue: AtomicUsize,
     ids: UniqIds,
     /// Writable queues by topic, trusted for [`ROUTE_REFRESH`] or until a send fails.
-    queues: Mutex<HashMap<String, CachedQueues>>,
+    queues: Mutex<FxHashMap<String, CachedQueues>>,
 }
 
-/// When a topic's writable queues were fetched, and the queues.
-type CachedQueues = (Instant, Arc<Vec<QueueAddr>>);
+/// When a topic's writable queues were fetched (ms since the epoch), and the queues.
+type CachedQueues = (i64, Arc<Vec<QueueAddr>>);
+
+/// The topic a broker creates unknown topics from.
+const DEFAULT_TOPIC: &str = "TBW102";
 
 /// A send on its way: wait for the broker's acknowledgement, blocking or as a future.
 pub struct InFlight {
     pending: PendingReply,
-    queue: QueueAddr,
-    msg_id: String,
+    queues: Arc<Vec<QueueAddr>>,
+    index: usize,
+    msg_id: UniqId,
 }
 
 impl InFlight {
     /// Blocks until acknowledged or `timeout` passes.
     pub fn wait(self, timeout: Duration) -> Result<SendResult> {
         let reply = self.pending.wait(timeout)?;
-        Producer::finish(self.queue, self.msg_id, reply)
+        Producer::finish(
+            self.queues[self.index].clone(),
+            uniq_str(&self.msg_id).to_owned(),
+            reply,
+        )
+    }
+
+    /// Like [`InFlight::wait`], with the same checks, but returns only the queue offset:
+    /// no [`SendResult`] is built (a load generator's hot path).
+    pub fn wait_ack(self, timeout: Duration) -> Result<i64> {
+        let reply = self.pending.wait(timeout)?;
+        Producer::ack(self.queues[self.index].addr, reply).map(|h| h.queue_offset)
     }
 
     /// Whether the acknowledgement (or a failure) has arrived: `wait` won't block.
@@ -108,13 +126,35 @@ impl InFlight {
     /// Waits as a future.
     pub async fn wait_async(self) -> Result<SendResult> {
         let reply = self.pending.wait_async().await?;
-        Producer::finish(self.queue, self.msg_id, reply)
+        Producer::finish(
+            self.queues[self.index].clone(),
+            uniq_str(&self.msg_id).to_owned(),
+            reply,
+        )
+    }
+}
+
+/// A client id: 32 upper-case hex digits.
+type UniqId = [u8; 32];
+
+/// The id as text (it is ASCII hex).
+fn uniq_str(id: &UniqId) -> &str {
+    std::str::from_utf8(id).unwrap_or_default()
+}
+
+/// Writes `value`'s low `out.len() * 4` bits as upper-case hex digits.
+fn put_hex(mut value: u64, out: &mut [u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for digit in out.iter_mut().rev() {
+        *digit = HEX[(value & 0xf) as usize];
+        value >>= 4;
     }
 }
 
 /// Generates RocketMQ-style client ids: 32 hex digits of (IPv4, pid, random, time, counter).
 struct UniqIds {
-    prefix: String,
+    /// `7F000001`, the pid and a random part: 20 hex digits.
+    prefix: [u8; 20],
     counter: AtomicU16,
 }
 
@@ -124,25 +164,110 @@ impl UniqIds {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
+        let mut prefix = *b"7F000001000000000000";
+        put_hex(u64::from(pid), &mut prefix[8..12]);
+        put_hex(u64::from(nanos), &mut prefix[12..20]);
         UniqIds {
-            prefix: format!("7F000001{pid:04X}{nanos:08X}"),
+            prefix,
             counter: AtomicU16::new(0),
         }
     }
 
-    fn next(&self) -> String {
-        let ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u32);
+    /// The next id, with the send's clock reading `now_ms` (its low 32 bits).
+    fn next(&self, now_ms: i64) -> UniqId {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        format!("{}{ms:08X}{n:04X}", self.prefix)
+        let mut id = [0u8; 32];
+        id[..20].copy_from_slice(&self.prefix);
+        put_hex(u64::from(now_ms as u32), &mut id[20..28]);
+        put_hex(u64::from(n), &mut id[28..32]);
+        id
     }
 }
 
+/// Milliseconds since the Unix epoch: read once per send (born timestamp, client id, route
+/// cache age).
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Whether something fetched at `at` (ms) is still fresh at `now`; a clock that went back
+/// counts as stale.
+fn fresh(at: i64, now: i64) -> bool {
+    (0..ROUTE_REFRESH.as_millis() as i64).contains(&(now - at))
+}
+
+/// SEND_MESSAGE_V2's header with borrowed text: writes exactly what
+/// [`SendMessageRequestHeaderV2`](shardmq_protocol::header::SendMessageRequestHeaderV2)
+/// writes (keys `a`..`n`, in that order, optional ones only when set) without allocating.
+struct SendHeader<'a> {
+    producer_group: &'a str,
+    topic: &'a str,
+    default_topic: &'a str,
+    default_topic_queue_nums: i32,
+    queue_id: i32,
+    sys_flag: i32,
+    born_timestamp: i64,
+    flag: i32,
+    properties: Option<&'a str>,
+    reconsume_times: Option<i32>,
+    unit_mode: Option<bool>,
+    max_reconsume_times: Option<i32>,
+    batch: Option<bool>,
+    broker_name: Option<&'a str>,
+}
+
+impl WriteFields for SendHeader<'_> {
+    fn write_fields<S: FieldSink>(&self, sink: &mut S) {
+        sink.field("a", self.producer_group);
+        sink.field("b", self.topic);
+        sink.field("c", self.default_topic);
+        self.default_topic_queue_nums.write_field("d", sink);
+        self.queue_id.write_field("e", sink);
+        self.sys_flag.write_field("f", sink);
+        self.born_timestamp.write_field("g", sink);
+        self.flag.write_field("h", sink);
+        if let Some(v) = self.properties {
+            sink.field("i", v);
+        }
+        if let Some(v) = self.reconsume_times {
+            v.write_field("j", sink);
+        }
+        if let Some(v) = self.unit_mode {
+            v.write_field("k", sink);
+        }
+        if let Some(v) = self.max_reconsume_times {
+            v.write_field("l", sink);
+        }
+        if let Some(v) = self.batch {
+            v.write_field("m", sink);
+        }
+        if let Some(v) = self.broker_name {
+            sink.field("n", v);
+        }
+    }
+}
+
+thread_local! {
+    /// Where a send encodes its message's properties (reused: no allocation per send).
+    static PROPERTIES: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Calls `f` with `msg`'s encoded properties, UNIQ_KEY set to `uniq`.
+fn with_properties<R>(msg: &Message, uniq: &str, f: impl FnOnce(&str) -> R) -> R {
+    PROPERTIES.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut text) => {
+            text.clear();
+            msg.encode_properties_with(names::UNIQ_CLIENT_MESSAGE_ID_KEYIDX, uniq, &mut text);
+            f(&text)
+        }
+        Err(_) => {
+            let mut text = String::new();
+            msg.encode_properties_with(names::UNIQ_CLIENT_MESSAGE_ID_KEYIDX, uniq, &mut text);
+            f(&text)
+        }
+    })
 }
 
 fn key_hash(key: &str) -> usize {
@@ -176,6 +301,11 @@ impl Producer {
     /// The writable queues of `topic`, fetching the route (or TBW102's, for a topic the
     /// broker will create on first send).
     pub fn queues(&self, topic: &str) -> Result<Arc<Vec<QueueAddr>>> {
+        self.queues_at(topic, now_ms())
+    }
+
+    /// [`Producer::queues`] with the caller's clock reading.
+    fn queues_at(&self, topic: &str, now: i64) -> Result<Arc<Vec<QueueAddr>>> {
         if let Some((at, queues)) = self
             .inner
             .queues
@@ -183,7 +313,7 @@ impl Producer {
             .unwrap_or_else(|p| p.into_inner())
             .get(topic)
         {
-            if at.elapsed() < ROUTE_REFRESH {
+            if fresh(*at, now) {
                 return Ok(queues.clone());
             }
         }
@@ -192,7 +322,7 @@ impl Producer {
             .queues
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(topic.to_owned(), (Instant::now(), queues.clone()));
+            .insert(topic.to_owned(), (now_ms(), queues.clone()));
         Ok(queues)
     }
 
@@ -208,13 +338,14 @@ impl Producer {
     /// Sends without waiting and without retries: the caller keeps many in flight and
     /// collects each acknowledgement (what a load generator does).
     pub fn start_send(&self, msg: Message) -> Result<InFlight> {
-        let queues = self.queues(&msg.topic)?;
-        let queue = self.pick(&queues, &msg, &QueueSelector::RoundRobin, None);
-        let mut m = msg;
-        let (pending, msg_id) = self.request(&mut m, &queue, None)?;
+        let now = now_ms();
+        let queues = self.queues_at(&msg.topic, now)?;
+        let index = self.pick(&queues, &msg, &QueueSelector::RoundRobin, None);
+        let (pending, msg_id) = self.request_one(&msg, &queues[index], now)?;
         Ok(InFlight {
             pending,
-            queue,
+            queues,
+            index,
             msg_id,
         })
     }
@@ -236,13 +367,14 @@ impl Producer {
         Ok(queues)
     }
 
+    /// The index of the queue to send to.
     fn pick(
         &self,
         queues: &[QueueAddr],
         msg: &Message,
         selector: &QueueSelector,
         avoid: Option<&str>,
-    ) -> QueueAddr {
+    ) -> usize {
         let n = queues.len();
         let start = match selector {
             QueueSelector::RoundRobin => self.inner.next_queue.fetch_add(1, Ordering::Relaxed),
@@ -251,93 +383,113 @@ impl Producer {
         } % n;
         // A retry avoids the broker that just failed, when another one exists.
         (0..n)
-            .map(|i| &queues[(start + i) % n])
-            .find(|q| {
-                avoid.is_none_or(|b| q.broker_name != b)
+            .map(|i| (start + i) % n)
+            .find(|&i| {
+                avoid.is_none_or(|b| queues[i].broker_name != b)
                     || !matches!(selector, QueueSelector::RoundRobin)
             })
-            .unwrap_or(&queues[start])
-            .clone()
+            .unwrap_or(start)
     }
 
-    fn request(
-        &self,
-        msg: &mut Message,
-        queue: &QueueAddr,
-        batch: Option<&[Message]>,
-    ) -> Result<(PendingReply, String)> {
-        let uniq = self.inner.ids.next();
-        let _ = msg
-            .properties_mut()
-            .set(names::UNIQ_CLIENT_MESSAGE_ID_KEYIDX, &uniq);
-        let header = SendMessageRequestHeaderV2 {
-            producer_group: self.inner.config.group.as_str().into(),
-            topic: msg.topic.as_str().into(),
-            default_topic: "TBW102".into(),
+    /// The send header for `msg` to `queue`, born at `now`.
+    fn header<'a>(
+        &'a self,
+        msg: &'a Message,
+        queue: &'a QueueAddr,
+        properties: &'a str,
+        now: i64,
+        batch: bool,
+    ) -> SendHeader<'a> {
+        SendHeader {
+            producer_group: &self.inner.config.group,
+            topic: &msg.topic,
+            default_topic: DEFAULT_TOPIC,
             default_topic_queue_nums: 4,
             queue_id: queue.queue_id,
             sys_flag: 0,
-            born_timestamp: now_ms(),
+            born_timestamp: now,
             flag: 0,
-            properties: Some(msg.encoded_properties().as_str().into()),
+            properties: Some(properties),
             reconsume_times: Some(0),
             unit_mode: Some(false),
             max_reconsume_times: None,
-            batch: Some(batch.is_some()),
-            broker_name: Some(queue.broker_name.as_str().into()),
-        };
+            batch: Some(batch),
+            broker_name: Some(&queue.broker_name),
+        }
+    }
+
+    /// Sends one message (SEND_MESSAGE_V2) with a new client id; the clock read `now` is its
+    /// born timestamp and the id's time.
+    fn request_one(
+        &self,
+        msg: &Message,
+        queue: &QueueAddr,
+        now: i64,
+    ) -> Result<(PendingReply, UniqId)> {
+        let uniq = self.inner.ids.next(now);
         let conn = self.inner.pool.get(queue.addr)?;
-        let pending = match batch {
-            None => conn.request(
+        let pending = with_properties(msg, uniq_str(&uniq), |properties| {
+            conn.request(
                 "SEND_MESSAGE_V2",
                 request_code::SEND_MESSAGE_V2,
-                &header,
+                &self.header(msg, queue, properties, now, false),
                 &msg.body,
-            )?,
-            Some(messages) => {
-                let mut ids = Vec::new();
-                let entries: Vec<BatchEntry> = messages
-                    .iter()
-                    .map(|m| {
-                        let mut m = m.clone();
-                        let id = self.inner.ids.next();
-                        let _ = m
-                            .properties_mut()
-                            .set(names::UNIQ_CLIENT_MESSAGE_ID_KEYIDX, &id);
-                        ids.push(id);
-                        BatchEntry {
-                            flag: 0,
-                            body: m.body.clone(),
-                            properties: m.encoded_properties().as_str().into(),
-                        }
-                    })
-                    .collect();
-                let mut body = BytesMut::new();
-                encode_batch(&entries, &mut body)
-                    .map_err(|e| ClientError::Invalid(e.to_string()))?;
-                let reply = conn.request(
-                    "SEND_BATCH_MESSAGE",
-                    request_code::SEND_BATCH_MESSAGE,
-                    &header,
-                    &body,
-                )?;
-                return Ok((reply, ids.join(",")));
-            }
-        };
+            )
+        })?;
         Ok((pending, uniq))
     }
 
-    fn finish(
-        queue: QueueAddr,
-        msg_id: String,
-        reply: shardmq_protocol::command::Command,
-    ) -> Result<SendResult> {
-        let reply = expect(reply, queue.addr, "send", &[response_code::SUCCESS])?;
-        let h: SendMessageResponseHeader =
-            reply.header().map_err(|source| ClientError::Protocol {
-                addr: queue.addr,
-                source,
-            })?;
+    /// Sends `messages` (of `msg`'s topic) in one SEND_BATCH_MESSAGE; the header carries
+    /// `msg`'s properties with a client id of its own, each message gets one too.
+    fn request_batch(
+        &self,
+        msg: &Message,
+        queue: &QueueAddr,
+        messages: &[Message],
+        now: i64,
+    ) -> Result<(PendingReply, String)> {
+        let uniq = self.inner.ids.next(now);
+        let conn: Connection = self.inner.pool.get(queue.addr)?;
+        let mut ids = Vec::with_capacity(messages.len());
+        let mut entries = Vec::with_capacity(messages.len());
+        for m in messages {
+            let id = self.inner.ids.next(now);
+            let mut properties = String::new();
+            m.encode_properties_with(
+                names::UNIQ_CLIENT_MESSAGE_ID_KEYIDX,
+                uniq_str(&id),
+                &mut properties,
+            );
+            ids.push(uniq_str(&id).to_owned());
+            entries.push(BatchEntry {
+                flag: 0,
+                body: m.body.clone(),
+                properties: properties.into(),
+            });
+        }
+        let mut body = BytesMut::new();
+        encode_batch(&entries, &mut body).map_err(|e| ClientError::Invalid(e.to_string()))?;
+        let pending = with_properties(msg, uniq_str(&uniq), |properties| {
+            conn.request(
+                "SEND_BATCH_MESSAGE",
+                request_code::SEND_BATCH_MESSAGE,
+                &self.header(msg, queue, properties, now, true),
+                &body,
+            )
+        })?;
+        Ok((pending, ids.join(",")))
+    }
+
+    /// Checks a send's reply: SUCCESS with a readable header.
+    fn ack(addr: SocketAddr, reply: Command) -> Result<SendMessageResponseHeader> {
+        let reply = expect(reply, addr, "send", &[response_code::SUCCESS])?;
+        reply
+            .header()
+            .map_err(|source| ClientError::Protocol { addr, source })
+    }
+
+    fn finish(queue: QueueAddr, msg_id: String, reply: Command) -> Result<SendResult> {
+        let h = Self::ack(queue.addr, reply)?;
         Ok(SendResult {
             msg_id,
             offset_msg_id: h.msg_id.to_string(),
@@ -355,18 +507,22 @@ impl Producer {
         let mut avoid: Option<String> = None;
         let mut last = None;
         for _ in 0..=self.inner.config.retries {
-            let queues = self.queues(&msg.topic)?;
-            let queue = self.pick(&queues, &msg, selector, avoid.as_deref());
-            let mut m = msg.clone();
-            let attempt = self
-                .request(&mut m, &queue, batch)
-                .and_then(|(pending, id)| {
-                    Self::finish(
-                        queue.clone(),
-                        id,
-                        pending.wait(self.inner.config.send_timeout)?,
-                    )
-                });
+            let now = now_ms();
+            let queues = self.queues_at(&msg.topic, now)?;
+            let queue = &queues[self.pick(&queues, &msg, selector, avoid.as_deref())];
+            let sent = match batch {
+                None => self
+                    .request_one(&msg, queue, now)
+                    .map(|(pending, id)| (pending, uniq_str(&id).to_owned())),
+                Some(messages) => self.request_batch(&msg, queue, messages, now),
+            };
+            let attempt = sent.and_then(|(pending, id)| {
+                Self::finish(
+                    queue.clone(),
+                    id,
+                    pending.wait(self.inner.config.send_timeout)?,
+                )
+            });
             match attempt {
                 Ok(r) => return Ok(r),
                 Err(e) => {
@@ -409,12 +565,13 @@ impl Producer {
         let mut avoid: Option<String> = None;
         let mut last = None;
         for _ in 0..=self.inner.config.retries {
-            let queues = self.queues(&msg.topic)?;
-            let queue = self.pick(&queues, &msg, &QueueSelector::RoundRobin, avoid.as_deref());
-            let mut m = msg.clone();
-            let attempt = match self.request(&mut m, &queue, None) {
+            let now = now_ms();
+            let queues = self.queues_at(&msg.topic, now)?;
+            let queue =
+                &queues[self.pick(&queues, &msg, &QueueSelector::RoundRobin, avoid.as_deref())];
+            let attempt = match self.request_one(&msg, queue, now) {
                 Ok((pending, id)) => match pending.wait_async().await {
-                    Ok(reply) => Self::finish(queue.clone(), id, reply),
+                    Ok(reply) => Self::finish(queue.clone(), uniq_str(&id).to_owned(), reply),
                     Err(e) => Err(e),
                 },
                 Err(e) => Err(e),
@@ -433,33 +590,154 @@ impl Producer {
 
     /// Sends and does not wait for anything (the broker does not answer).
     pub fn send_oneway(&self, msg: Message) -> Result<()> {
-        let queues = self.queues(&msg.topic)?;
-        let queue = self.pick(&queues, &msg, &QueueSelector::RoundRobin, None);
-        let mut m = msg;
-        let uniq = self.inner.ids.next();
-        let _ = m
-            .properties_mut()
-            .set(names::UNIQ_CLIENT_MESSAGE_ID_KEYIDX, &uniq);
-        let header = SendMessageRequestHeaderV2 {
-            producer_group: self.inner.config.group.as_str().into(),
-            topic: m.topic.as_str().into(),
-            default_topic: "TBW102".into(),
-            default_topic_queue_nums: 4,
-            queue_id: queue.queue_id,
-            born_timestamp: now_ms(),
-            properties: Some(m.encoded_properties().as_str().into()),
-            ..Default::default()
-        };
-        self.inner.pool.get(queue.addr)?.oneway(
-            "SEND_MESSAGE_V2",
-            request_code::SEND_MESSAGE_V2,
-            &header,
-            &m.body,
-        )
+        let now = now_ms();
+        let queues = self.queues_at(&msg.topic, now)?;
+        let queue = &queues[self.pick(&queues, &msg, &QueueSelector::RoundRobin, None)];
+        let uniq = self.inner.ids.next(now);
+        let conn = self.inner.pool.get(queue.addr)?;
+        with_properties(&msg, uniq_str(&uniq), |properties| {
+            let header = SendHeader {
+                producer_group: &self.inner.config.group,
+                topic: &msg.topic,
+                default_topic: DEFAULT_TOPIC,
+                default_topic_queue_nums: 4,
+                queue_id: queue.queue_id,
+                sys_flag: 0,
+                born_timestamp: now,
+                flag: 0,
+                properties: Some(properties),
+                reconsume_times: None,
+                unit_mode: None,
+                max_reconsume_times: None,
+                batch: None,
+                broker_name: None,
+            };
+            conn.oneway(
+                "SEND_MESSAGE_V2",
+                request_code::SEND_MESSAGE_V2,
+                &header,
+                &msg.body,
+            )
+        })
     }
 
     /// Closes the producer's connections.
     pub fn shutdown(&self) {
         self.inner.pool.close_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shardmq_protocol::codes::SerializeType;
+    use shardmq_protocol::command::{encode_frame, Head};
+    use shardmq_protocol::header::SendMessageRequestHeaderV2;
+
+    fn frame<H: WriteFields>(header: &H) -> BytesMut {
+        let mut out = BytesMut::new();
+        encode_frame(
+            &Head::request(request_code::SEND_MESSAGE_V2, 7),
+            SerializeType::RocketMq,
+            header,
+            b"body",
+            &mut out,
+        );
+        out
+    }
+
+    #[test]
+    fn borrowed_send_header_writes_the_owned_headers_bytes() {
+        let props = "TAGS\u{1}t\u{2}UNIQ_KEY\u{1}7F0000010001000000000000000000AB\u{2}";
+        let full = SendHeader {
+            producer_group: "group",
+            topic: "Topic",
+            default_topic: DEFAULT_TOPIC,
+            default_topic_queue_nums: 4,
+            queue_id: 3,
+            sys_flag: 0,
+            born_timestamp: 1_700_000_000_123,
+            flag: 0,
+            properties: Some(props),
+            reconsume_times: Some(0),
+            unit_mode: Some(false),
+            max_reconsume_times: Some(16),
+            batch: Some(true),
+            broker_name: Some("broker-a"),
+        };
+        let owned = SendMessageRequestHeaderV2 {
+            producer_group: "group".into(),
+            topic: "Topic".into(),
+            default_topic: "TBW102".into(),
+            default_topic_queue_nums: 4,
+            queue_id: 3,
+            sys_flag: 0,
+            born_timestamp: 1_700_000_000_123,
+            flag: 0,
+            properties: Some(props.into()),
+            reconsume_times: Some(0),
+            unit_mode: Some(false),
+            max_reconsume_times: Some(16),
+            batch: Some(true),
+            broker_name: Some("broker-a".into()),
+        };
+        assert_eq!(frame(&full), frame(&owned));
+        let bare = SendHeader {
+            properties: None,
+            reconsume_times: None,
+            unit_mode: None,
+            max_reconsume_times: None,
+            batch: None,
+            broker_name: None,
+            ..full
+        };
+        let owned_bare = SendMessageRequestHeaderV2 {
+            properties: None,
+            reconsume_times: None,
+            unit_mode: None,
+            max_reconsume_times: None,
+            batch: None,
+            broker_name: None,
+            ..owned
+        };
+        assert_eq!(frame(&bare), frame(&owned_bare));
+    }
+
+    #[test]
+    fn uniq_ids_are_32_upper_hex_digits_with_time_and_counter() {
+        let ids = UniqIds::new();
+        let pid = std::process::id() as u16;
+        let a = ids.next(0x1_2345_6789_i64);
+        let b = ids.next(0x1_2345_6789_i64);
+        let (a, b) = (uniq_str(&a).to_owned(), uniq_str(&b).to_owned());
+        assert_eq!(a.len(), 32);
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c)));
+        assert_eq!(&a[..12], format!("7F000001{pid:04X}"));
+        assert_eq!(&a[20..28], "23456789");
+        assert_eq!(&a[28..], "0000");
+        assert_eq!(&b[28..], "0001");
+        assert_eq!(a[..28], b[..28]);
+    }
+
+    #[test]
+    fn encoded_properties_set_uniq_key_like_properties_set() {
+        let plain = Message::new("T", "b").with_tags("x");
+        let mut text = String::new();
+        plain.encode_properties_with("UNIQ_KEY", "ID", &mut text);
+        let mut expected = plain.clone();
+        let _ = expected.properties_mut().set("UNIQ_KEY", "ID");
+        assert_eq!(text, expected.encoded_properties());
+        let with_id = Message::new("T", "b")
+            .with_property("UNIQ_KEY", "OLD")
+            .unwrap()
+            .with_tags("x");
+        text.clear();
+        with_id.encode_properties_with("UNIQ_KEY", "ID", &mut text);
+        let mut expected = with_id.clone();
+        let _ = expected.properties_mut().set("UNIQ_KEY", "ID");
+        assert_eq!(text, expected.encoded_properties());
+        assert!(text.starts_with("UNIQ_KEY\u{1}ID\u{2}"));
     }
 }
