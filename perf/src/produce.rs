@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use shardmq::{InFlight, Message, Producer, ProducerConfig};
 
 use crate::args::{parse_namesrv, Mode, ProduceArgs};
-use crate::stamp::stamped;
+use crate::stamp::{stamped, Stamper};
 use crate::stats::{Collector, Recorder};
 
 /// How long one send may wait for its acknowledgement.
@@ -100,6 +100,7 @@ fn worker(
     let started = Instant::now();
     let interval = rate.map(|r| Duration::from_secs_f64(1.0 / r));
     let mut sent: u64 = 0;
+    let mut bodies = Stamper::new(args.size);
     let mut windows: Vec<VecDeque<(InFlight, Instant)>> =
         producers.iter().map(|_| VecDeque::new()).collect();
     let window = if args.mode == Mode::Async {
@@ -107,40 +108,48 @@ fn worker(
     } else {
         1
     };
+    // The time the next message should go: now, or its slot in the fixed-rate schedule.
+    // One clock read serves as the scheduled time and the body's stamp.
+    let next_slot = |sent: u64| match interval {
+        Some(i) => {
+            let at = started + i.mul_f64(sent as f64);
+            let now = Instant::now();
+            if at > now {
+                std::thread::sleep(at - now);
+            }
+            at
+        }
+        None => Instant::now(),
+    };
     while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
         for (p, inflight) in producers.iter().zip(windows.iter_mut()) {
-            // The time this message should go: now, or its slot in the fixed-rate schedule.
-            let scheduled = match interval {
-                Some(i) => {
-                    let at = started + i.mul_f64(sent as f64);
-                    let now = Instant::now();
-                    if at > now {
-                        std::thread::sleep(at - now);
-                    }
-                    at
-                }
-                None => Instant::now(),
-            };
-            sent += 1;
             match args.mode {
-                Mode::Oneway => match p.send_oneway(Message::new(topic, stamped(args.size))) {
-                    Ok(()) => rec.ok(scheduled.elapsed()),
-                    Err(e) => rec.error(&error_kind(&e)),
-                },
+                Mode::Oneway => {
+                    let scheduled = next_slot(sent);
+                    sent += 1;
+                    match p.send_oneway(Message::new(topic, bodies.body(scheduled))) {
+                        Ok(()) => rec.ok(scheduled.elapsed()),
+                        Err(e) => rec.error(&error_kind(&e)),
+                    }
+                }
                 Mode::Sync | Mode::Async => {
                     // This producer's window is full: wait for its oldest (in sync mode, its
                     // only) send, while the thread's other producers keep theirs in flight.
-                    while inflight.len() >= window {
-                        complete(inflight, rec);
-                    }
-                    match p.start_send(Message::new(topic, stamped(args.size))) {
-                        Ok(f) => inflight.push_back((f, scheduled)),
-                        Err(e) => rec.error(&error_kind(&e)),
-                    }
-                    // Count replies as they come (not only when the window is full), so a
-                    // paced run does not charge the window's depth to every message.
-                    while inflight.front().is_some_and(|(f, _)| f.is_done()) {
-                        complete(inflight, rec);
+                    // Then count every reply that has come (not only when the window is full,
+                    // so a paced run does not charge the window's depth to every message).
+                    complete(inflight, rec, inflight.len() >= window);
+                    // Refill the window in one burst (the connection's writer then finds
+                    // many requests per wake-up); a paced run sends one per producer in turn.
+                    while inflight.len() < window {
+                        let scheduled = next_slot(sent);
+                        sent += 1;
+                        match p.start_send(Message::new(topic, bodies.body(scheduled))) {
+                            Ok(f) => inflight.push_back((f, scheduled)),
+                            Err(e) => rec.error(&error_kind(&e)),
+                        }
+                        if interval.is_some() {
+                            break;
+                        }
                     }
                 }
             }
@@ -148,15 +157,27 @@ fn worker(
     }
     for inflight in &mut windows {
         while !inflight.is_empty() {
-            complete(inflight, rec);
+            complete(inflight, rec, true);
         }
     }
 }
 
-fn complete(inflight: &mut VecDeque<(InFlight, Instant)>, rec: &mut Recorder) {
-    if let Some((f, scheduled)) = inflight.pop_front() {
-        match f.wait(SEND_TIMEOUT) {
-            Ok(_) => rec.ok(scheduled.elapsed()),
+/// Counts the sends at the front of the window that are done, after waiting for the oldest
+/// when `block`; one clock read serves every reply counted.
+fn complete(inflight: &mut VecDeque<(InFlight, Instant)>, rec: &mut Recorder, block: bool) {
+    let mut now = None;
+    while let Some((f, _)) = inflight.front() {
+        // Blocking: the first one is waited for; then only those already done.
+        if !(f.is_done() || block && now.is_none()) {
+            break;
+        }
+        let Some((f, scheduled)) = inflight.pop_front() else {
+            break;
+        };
+        let result = f.wait_ack(SEND_TIMEOUT);
+        let at = *now.get_or_insert_with(Instant::now);
+        match result {
+            Ok(_) => rec.ok_at(at.saturating_duration_since(scheduled), at),
             Err(e) => rec.error(&error_kind(&e)),
         }
     }

@@ -16,6 +16,9 @@ pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
 }
 
+/// How often a worker hands its counters to the collector.
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
+
 /// What a worker hands over.
 struct Flush {
     hist: Histogram<u64>,
@@ -35,10 +38,18 @@ pub struct Recorder {
 impl Recorder {
     /// Records one success with its latency.
     pub fn ok(&mut self, latency: Duration) {
+        self.ok_at(latency, Instant::now());
+    }
+
+    /// Records one success with its latency; `now` is the caller's clock reading (no clock
+    /// read here).
+    pub fn ok_at(&mut self, latency: Duration, now: Instant) {
         self.hist
             .saturating_record(latency.as_micros().max(1) as u64);
         self.ok += 1;
-        self.maybe_flush();
+        if now.saturating_duration_since(self.last_flush) >= FLUSH_EVERY {
+            self.flush();
+        }
     }
 
     /// Records one failure, by kind.
@@ -48,7 +59,7 @@ impl Recorder {
     }
 
     fn maybe_flush(&mut self) {
-        if self.last_flush.elapsed() >= Duration::from_millis(50) {
+        if self.last_flush.elapsed() >= FLUSH_EVERY {
             self.flush();
         }
     }
