@@ -26,6 +26,11 @@ pub const MAX_OUTGOING_BYTES: usize = 4 * 1024 * 1024;
 /// Capacity the outgoing buffers start with.
 const INITIAL_OUTGOING_BYTES: usize = 64 * 1024;
 
+/// How many times an idle writer that was just woken yields while the buffer keeps growing.
+const LINGER_YIELDS: usize = 8;
+/// A woken writer stops waiting for more once this much is buffered.
+const LINGER_BYTES: usize = 64 * 1024;
+
 type ReplySender = oneshot::Sender<Result<Command>>;
 
 /// A handler for requests the server sends (NOTIFY_CONSUMER_IDS_CHANGED, ...).
@@ -281,14 +286,31 @@ fn write_loop(mut stream: TcpStream, shared: Arc<Shared>) {
     loop {
         {
             let mut state = shared.lock();
+            let mut slept = false;
             while state.out.is_empty() && !state.closed && !state.dropped {
                 state.writer_idle = true;
+                slept = true;
                 state = shared
                     .writer_wake
                     .wait(state)
                     .unwrap_or_else(|p| p.into_inner());
             }
             state.writer_idle = false;
+            if slept {
+                // Woken by the first request of what is often a burst: let the caller add
+                // the rest while it keeps coming, so one write carries it.
+                let mut seen = state.out.len();
+                for _ in 0..LINGER_YIELDS {
+                    drop(state);
+                    std::thread::yield_now();
+                    state = shared.lock();
+                    let now = state.out.len();
+                    if now == seen || now >= LINGER_BYTES {
+                        break;
+                    }
+                    seen = now;
+                }
+            }
             if state.closed || (state.dropped && state.out.is_empty()) {
                 return;
             }
