@@ -830,3 +830,107 @@ fn json_header_with_trailing_garbage_or_bad_utf8_is_corrupt() {
         assert!(err.contains(want), "{err}");
     }
 }
+
+/// The borrowed send view reads what the typed send headers read, and refuses what they
+/// refuse with the same error, for both key sets.
+#[test]
+fn send_view_agrees_with_the_typed_send_headers() {
+    use shardmq_protocol::ext::ExtFields;
+    let full: &[(&str, &str)] = &[
+        ("a", "PG"),
+        ("b", "T"),
+        ("c", "TBW102"),
+        ("d", "4"),
+        ("e", "3"),
+        ("f", "0"),
+        ("g", "1700000000000"),
+        ("h", "7"),
+        ("i", "TAGS\u{1}A\u{2}"),
+        ("j", "2"),
+        ("k", "false"),
+        ("l", "16"),
+        ("m", "TRUE"),
+        ("n", "broker-a"),
+    ];
+    let cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        ("every field", full.to_vec()),
+        (
+            "optional fields absent",
+            full.iter()
+                .copied()
+                .filter(|(k, _)| "abcdefgh".contains(*k))
+                .collect(),
+        ),
+        ("repeated key: first wins", {
+            let mut v = full.to_vec();
+            v.push(("b", "Other"));
+            v.push(("e", "not a number"));
+            v
+        }),
+        (
+            "missing topic",
+            full.iter().copied().filter(|(k, _)| *k != "b").collect(),
+        ),
+        (
+            "missing producer group",
+            full.iter().copied().filter(|(k, _)| *k != "a").collect(),
+        ),
+        ("bad queue id", {
+            let mut v: Vec<_> = full.iter().copied().filter(|(k, _)| *k != "e").collect();
+            v.push(("e", "x1"));
+            v
+        }),
+        ("bad optional max reconsume", {
+            let mut v: Vec<_> = full.iter().copied().filter(|(k, _)| *k != "l").collect();
+            v.push(("l", "9999999999"));
+            v
+        }),
+    ];
+    let long_key = |k: &str| -> &'static str {
+        match k {
+            "a" => "producerGroup",
+            "b" => "topic",
+            "c" => "defaultTopic",
+            "d" => "defaultTopicQueueNums",
+            "e" => "queueId",
+            "f" => "sysFlag",
+            "g" => "bornTimestamp",
+            "h" => "flag",
+            "i" => "properties",
+            "j" => "reconsumeTimes",
+            "k" => "unitMode",
+            "l" => "maxReconsumeTimes",
+            "m" => "batch",
+            _ => "bname",
+        }
+    };
+    for (name, pairs) in cases {
+        let short = ExtFields::from_pairs(pairs.iter().copied());
+        let long = ExtFields::from_pairs(pairs.iter().map(|(k, v)| (long_key(k), *v)));
+        let typed = SendMessageRequestHeaderV2::decode(&short).map(SendMessageRequestHeader::from);
+        let typed_long = SendMessageRequestHeader::decode(&long);
+        for (view, typed) in [
+            (SendMessageView::decode(&short, true), typed),
+            (SendMessageView::decode(&long, false), typed_long),
+        ] {
+            match (view, typed) {
+                (Ok(v), Ok(t)) => {
+                    assert_eq!(v.topic, &*t.topic, "{name}");
+                    assert_eq!(v.queue_id, t.queue_id, "{name}");
+                    assert_eq!(v.sys_flag, t.sys_flag, "{name}");
+                    assert_eq!(v.born_timestamp, t.born_timestamp, "{name}");
+                    assert_eq!(v.flag, t.flag, "{name}");
+                    assert_eq!(
+                        v.properties,
+                        t.properties.as_deref().unwrap_or(""),
+                        "{name}"
+                    );
+                    assert_eq!(v.reconsume_times, t.reconsume_times.unwrap_or(0), "{name}");
+                    assert_eq!(v.batch, t.batch == Some(true), "{name}");
+                }
+                (Err(v), Err(t)) => assert_eq!(v.to_string(), t.to_string(), "{name}"),
+                (v, t) => panic!("{name}: view {v:?} but typed header {t:?}"),
+            }
+        }
+    }
+}

@@ -8,7 +8,8 @@ use bytes::Bytes;
 use shardmq_protocol::codes::{request_code, response_code};
 use shardmq_protocol::command::Command;
 use shardmq_protocol::header::{
-    SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader, PERM_WRITE,
+    SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader,
+    SendMessageView, PERM_WRITE,
 };
 use shardmq_protocol::message::{decode_batch, MessageId};
 use shardmq_protocol::ByteString;
@@ -17,7 +18,7 @@ use super::error;
 use super::topic::{effective_queue_id, topic_facts, topic_or_create};
 use crate::outbox::{Outbox, PendingAck};
 use crate::shard::{Origin, Shard};
-use crate::store::{AppendRequest, AppendResult, StoreError};
+use crate::store::{AppendRef, AppendRequest, AppendResult, StoreError};
 
 fn store_error(request: &Command, e: &StoreError) -> Command {
     let code = match e {
@@ -41,32 +42,49 @@ pub fn store_inline(shard: &Rc<Shard>, origin: Origin, request: &Command, outbox
     {
         return false;
     }
-    let Ok(header) = decode_header(request) else {
+    let short_keys = head.code == request_code::SEND_MESSAGE_V2;
+    let Ok(view) = SendMessageView::decode(&request.ext, short_keys) else {
         return false;
     };
-    if header.batch == Some(true) {
+    if view.batch {
         return false;
     }
-    let Some(facts) = topic_facts(shard, &header.topic) else {
+    let Some(facts) = topic_facts(shard, view.topic) else {
         return false;
     };
-    let queue_id = facts.effective_queue_id(header.queue_id);
+    let queue_id = facts.effective_queue_id(view.queue_id);
     let owner = shard
         .moves
         .borrow()
-        .owner(&header.topic, queue_id, facts.spread);
+        .owner(view.topic, queue_id, facts.spread);
     if owner != shard.id {
         return false;
     }
     let oneway = head.is_oneway();
-    let stored =
-        check(request, &header, facts.perm, shard.config.max_message_bytes).and_then(|()| {
-            let req = append_request(&header, queue_id, origin, request.body.clone());
-            shard
-                .store
-                .append(&req)
-                .map_err(|e| Box::new(store_error(request, &e)))
-        });
+    let stored = check(
+        request,
+        view.topic,
+        facts.perm,
+        shard.config.max_message_bytes,
+    )
+    .and_then(|()| {
+        let req = AppendRef {
+            topic: view.topic,
+            queue_id,
+            flag: view.flag,
+            sys_flag: view.sys_flag,
+            born_timestamp: view.born_timestamp,
+            born_host: origin.peer,
+            body: &request.body,
+            properties: view.properties,
+            reconsume_times: view.reconsume_times,
+            prepared_transaction_offset: 0,
+        };
+        shard
+            .store
+            .append_ref(&req)
+            .map_err(|e| Box::new(store_error(request, &e)))
+    });
     match stored {
         Ok(_) if oneway => outbox.release(),
         Ok(r) => outbox.ack(PendingAck {
@@ -98,17 +116,12 @@ fn decode_header(request: &Command) -> Result<SendMessageRequestHeader, Refusal>
 }
 
 /// Permission and size checks every send passes before anything is stored.
-fn check(
-    request: &Command,
-    header: &SendMessageRequestHeader,
-    perm: i32,
-    max_bytes: usize,
-) -> Result<(), Refusal> {
+fn check(request: &Command, topic: &str, perm: i32, max_bytes: usize) -> Result<(), Refusal> {
     if perm & PERM_WRITE == 0 {
         return Err(Box::new(error(
             request,
             response_code::NO_PERMISSION,
-            format!("the topic[{}] sending message is forbidden", header.topic),
+            format!("the topic[{topic}] sending message is forbidden"),
         )));
     }
     if request.body.len() > max_bytes {
@@ -160,7 +173,12 @@ pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Com
             ),
         );
     };
-    if let Err(reply) = check(request, &header, topic.perm, shard.config.max_message_bytes) {
+    if let Err(reply) = check(
+        request,
+        &header.topic,
+        topic.perm,
+        shard.config.max_message_bytes,
+    ) {
         return *reply;
     }
     let queue_id = effective_queue_id(shard, &header.topic, header.queue_id);

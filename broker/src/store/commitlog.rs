@@ -734,3 +734,32 @@ fn recover_end(state: &mut State, from: u64) -> StoreResult<(u64, Option<(u64, S
         return Ok((pos, Some((pos, format!("{}: {problem}", path.display())))));
     }
 }
+
+/// Sends this thread's DMA I/O on `dir`'s device to glommio's interrupt-driven main ring
+/// instead of its IOPOLL ring.
+///
+/// Why: glommio probes each device once per thread with a polled read, and where the kernel
+/// accepts it (it does even for devices without poll queues, e.g. virtio disks) every later
+/// DMA read and write goes to the IOPOLL ring. An executor with polled I/O in flight cannot
+/// sleep: it spins reaping completions, so a shard that always has a commit-log write in
+/// flight burns its whole core whatever the load (measured: a full core at 150K msg/s, the
+/// core the clients needed). glommio offers no switch, but a probe that fails for any
+/// reason but ENOTSUP disables the poll ring for that device on that thread; a read of a
+/// write-only file is such a failure (EBADF). glommio logs it as an error once per shard.
+pub async fn disable_io_polling(dir: &Path) -> StoreResult<()> {
+    let path = dir.join(".io-poll-probe");
+    info!(
+        dir = %dir.display(),
+        "routing DMA I/O to interrupt completion (the expected iopoll probe error follows)"
+    );
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .dma_open(&path)
+        .await
+        .map_err(|e| StoreError::io("opening the io-poll probe file", &path, e.into()))?;
+    let _ = file.close().await;
+    let _ = fs::remove_file(&path);
+    Ok(())
+}

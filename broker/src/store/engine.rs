@@ -25,7 +25,7 @@ use tracing::{info, warn};
 use super::commitlog::{CommitLog, CommitLogConfig, FlushMode, Recovered};
 use super::consume_queue::{tag_hash, ConsumeQueue, CqEntry, DEFAULT_ENTRIES_PER_FILE};
 use super::error::{StoreError, StoreResult};
-use super::index::{Index, IndexConfig};
+use super::index::{self, Index, IndexConfig, KeyHashes};
 use super::metadata;
 use super::position::Position;
 
@@ -92,6 +92,41 @@ pub struct AppendRequest {
     pub prepared_transaction_offset: i64,
 }
 
+/// An [`AppendRequest`] borrowed from wherever its parts already are (the broker's hot path
+/// builds it straight from a request frame, copying nothing).
+#[derive(Debug, Clone, Copy)]
+pub struct AppendRef<'a> {
+    pub topic: &'a str,
+    pub queue_id: i32,
+    pub flag: i32,
+    pub sys_flag: i32,
+    pub born_timestamp: i64,
+    pub born_host: SocketAddr,
+    pub body: &'a [u8],
+    /// Encoded properties (`name\x01value\x02`...).
+    pub properties: &'a str,
+    pub reconsume_times: i32,
+    pub prepared_transaction_offset: i64,
+}
+
+impl AppendRequest {
+    /// The same message, borrowed.
+    pub fn borrowed(&self) -> AppendRef<'_> {
+        AppendRef {
+            topic: &self.topic,
+            queue_id: self.queue_id,
+            flag: self.flag,
+            sys_flag: self.sys_flag,
+            born_timestamp: self.born_timestamp,
+            born_host: self.born_host,
+            body: &self.body,
+            properties: &self.properties,
+            reconsume_times: self.reconsume_times,
+            prepared_transaction_offset: self.prepared_transaction_offset,
+        }
+    }
+}
+
 /// Where a message was stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendResult {
@@ -155,7 +190,8 @@ struct Pending {
     queue_offset: u64,
     entry: CqEntry,
     store_timestamp_ms: i64,
-    properties: ByteString,
+    /// Index hashes of its KEYS words and UNIQ_KEY (most messages have one or two).
+    key_hashes: KeyHashes,
 }
 
 type ArrivalListener = Box<dyn FnMut(&str, i32, u64)>;
@@ -276,17 +312,16 @@ impl Inner {
             q.cq.put(p.queue_offset, p.entry)?;
         }
         let max = q.cq.max_offset();
-        if !p.properties.is_empty()
+        if !p.key_hashes.is_empty()
             && self
                 .index
                 .last_position()
                 .is_none_or(|last| p.entry.position.raw() > last)
         {
-            self.index.put_message_keys(
-                &p.properties,
-                p.entry.position.raw(),
-                p.store_timestamp_ms,
-            )?;
+            for hash in &p.key_hashes {
+                self.index
+                    .put_hash(*hash, p.entry.position.raw(), p.store_timestamp_ms)?;
+            }
         }
         if let Some(listener) = self.on_arrival.as_mut() {
             let slot = &self.queues.slots[p.slot];
@@ -318,20 +353,22 @@ impl Inner {
     }
 }
 
-/// The TAGS value, and whether the message has KEYS or a UNIQ_KEY to index, in one pass.
-fn tags_and_keys(encoded: &str) -> (&str, bool) {
+/// The TAGS value and the index hashes of the message's keys, in one pass over the
+/// properties (what [`Index::put_message_keys`] would index, hashed now so that nothing of
+/// the message is kept until it is durable).
+fn tags_and_key_hashes(encoded: &str) -> (&str, KeyHashes) {
     let mut tags = "";
-    let mut keys = false;
+    let mut keys = "";
+    let mut unique = "";
     for (name, value) in properties::iter(encoded) {
         match name {
             properties::names::TAGS => tags = value,
-            properties::names::KEYS | properties::names::UNIQ_CLIENT_MESSAGE_ID_KEYIDX => {
-                keys = true
-            }
+            properties::names::KEYS => keys = value,
+            properties::names::UNIQ_CLIENT_MESSAGE_ID_KEYIDX => unique = value,
             _ => {}
         }
     }
-    (tags, keys)
+    (tags, index::message_key_hashes(keys, unique))
 }
 
 fn validate_topic(topic: &str) -> StoreResult<()> {
@@ -372,6 +409,7 @@ impl Store {
     pub async fn open(config: StoreConfig) -> StoreResult<(Store, Recovered)> {
         let dir = config.shard_dir();
         fs::create_dir_all(&dir).map_err(|e| StoreError::io("creating", &dir, e))?;
+        super::commitlog::disable_io_polling(&dir).await?;
         let checkpoint_path = dir.join("checkpoint");
         let checkpoint: Option<Checkpoint> = metadata::read_json(&checkpoint_path)?;
         let log_config = CommitLogConfig {
@@ -451,12 +489,17 @@ impl Store {
     /// Stores one message in memory and schedules its write; await
     /// [`Store::wait_durable`] with the result's `end` before acknowledging it.
     pub fn append(&self, req: &AppendRequest) -> StoreResult<AppendResult> {
+        self.append_ref(&req.borrowed())
+    }
+
+    /// [`Store::append`] of a borrowed message.
+    pub fn append_ref(&self, req: &AppendRef<'_>) -> StoreResult<AppendResult> {
         let mut inner = self.inner.borrow_mut();
         if let Some(reason) = &inner.failed {
             return Err(StoreError::Refusing(reason.clone()));
         }
         let store_host = inner.config.store_host;
-        let (slot, queue) = inner.queue(&req.topic, req.queue_id)?;
+        let (slot, queue) = inner.queue(req.topic, req.queue_id)?;
         let queue_offset = queue.next_offset;
         let store_timestamp_ms = now_ms();
         let mut message = StoredMessageRef {
@@ -476,9 +519,9 @@ impl Store {
             store_host,
             reconsume_times: req.reconsume_times,
             prepared_transaction_offset: req.prepared_transaction_offset,
-            body: &req.body,
-            topic: &req.topic,
-            properties: &req.properties,
+            body: req.body,
+            topic: req.topic,
+            properties: req.properties,
         };
         message
             .check_encodable()
@@ -491,7 +534,7 @@ impl Store {
                 .map_err(|e| StoreError::Invalid(e.to_string()))
         })?;
         queue.next_offset += 1;
-        let (tags, has_keys) = tags_and_keys(&req.properties);
+        let (tags, key_hashes) = tags_and_key_hashes(req.properties);
         let entry = CqEntry {
             position: appended.position,
             size: size as u32,
@@ -503,11 +546,7 @@ impl Store {
             queue_offset,
             entry,
             store_timestamp_ms,
-            properties: if has_keys {
-                req.properties.clone()
-            } else {
-                ByteString::new()
-            },
+            key_hashes,
         });
         Ok(AppendResult {
             position: appended.position,

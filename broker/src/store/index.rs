@@ -44,6 +44,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::MmapMut;
 use shardmq_protocol::message::properties::{self, names, KEY_SEPARATOR};
+use smallvec::SmallVec;
 
 use super::error::{StoreError, StoreResult};
 
@@ -142,6 +143,19 @@ pub fn key_hash(key: &str) -> i32 {
         .unwrap_or(0)
 }
 
+/// Index hashes of one message's keys: most messages have one or two.
+pub type KeyHashes = SmallVec<[i32; 2]>;
+
+/// The hashes [`Index::put_message_keys`] indexes for a message whose KEYS property is
+/// `keys` and UNIQ_KEY is `unique` (each word of KEYS, empty words skipped, then UNIQ_KEY).
+pub fn message_key_hashes(keys: &str, unique: &str) -> KeyHashes {
+    keys.split(KEY_SEPARATOR)
+        .chain(std::iter::once(unique))
+        .filter(|k| !k.is_empty())
+        .map(key_hash)
+        .collect()
+}
+
 /// A directory of index files; appends go to the newest, and a full file rolls over to a
 /// new one. Owned by one shard; reads and writes are plain memory accesses, `flush` and
 /// rollover make blocking syscalls.
@@ -186,6 +200,16 @@ impl Index {
     /// Indexes `key` for the message at `position`, stored at `store_timestamp_ms`.
     /// Positions above `i64::MAX` are refused (the file stores an i64).
     pub fn put(&mut self, key: &str, position: u64, store_timestamp_ms: i64) -> StoreResult<()> {
+        self.put_hash(key_hash(key), position, store_timestamp_ms)
+    }
+
+    /// [`Index::put`] of a key already hashed with [`key_hash`].
+    pub fn put_hash(
+        &mut self,
+        hash: i32,
+        position: u64,
+        store_timestamp_ms: i64,
+    ) -> StoreResult<()> {
         let position = i64::try_from(position).map_err(|_| {
             StoreError::Invalid(format!(
                 "index position {position} does not fit the file's i64"
@@ -197,7 +221,7 @@ impl Index {
             self.files.push(file);
         }
         match self.files.last_mut() {
-            Some(file) => file.put(&config, key_hash(key), position, store_timestamp_ms),
+            Some(file) => file.put(&config, hash, position, store_timestamp_ms),
             // Cannot happen: a file was pushed above when there was none.
             None => Err(StoreError::Invalid("index has no file to append to".into())),
         }
@@ -211,15 +235,11 @@ impl Index {
         position: u64,
         store_timestamp_ms: i64,
     ) -> StoreResult<()> {
-        if let Some(keys) = properties::find(properties, names::KEYS) {
-            for key in keys.split(KEY_SEPARATOR).filter(|k| !k.is_empty()) {
-                self.put(key, position, store_timestamp_ms)?;
-            }
-        }
-        if let Some(unique) = properties::find(properties, names::UNIQ_CLIENT_MESSAGE_ID_KEYIDX)
-            .filter(|k| !k.is_empty())
-        {
-            self.put(unique, position, store_timestamp_ms)?;
+        let keys = properties::find(properties, names::KEYS).unwrap_or("");
+        let unique =
+            properties::find(properties, names::UNIQ_CLIENT_MESSAGE_ID_KEYIDX).unwrap_or("");
+        for hash in message_key_hashes(keys, unique) {
+            self.put_hash(hash, position, store_timestamp_ms)?;
         }
         Ok(())
     }

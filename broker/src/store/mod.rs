@@ -12,6 +12,8 @@ pub mod position;
 mod tail;
 
 pub use commitlog::{CommitLog, CommitLogConfig, FlushMode};
-pub use engine::{AppendRequest, AppendResult, ReadResult, ReadStatus, Store, StoreConfig};
+pub use engine::{
+    AppendRef, AppendRequest, AppendResult, ReadResult, ReadStatus, Store, StoreConfig,
+};
 pub use error::{StoreError, StoreResult};
 pub use position::Position;

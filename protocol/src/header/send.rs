@@ -119,3 +119,101 @@ impl crate::ext::WriteFields for SendMessageResponseFields<'_> {
         self.queue_offset.write_field("queueOffset", sink);
     }
 }
+
+/// What a broker stores of a single send, borrowed from the request's extFields: one pass,
+/// no allocation, for SEND_MESSAGE (long keys, `short_keys = false`) and SEND_MESSAGE_V2 /
+/// SEND_BATCH_MESSAGE (keys `a`..`n`). The same rules as decoding
+/// [`SendMessageRequestHeader`] / [`SendMessageRequestHeaderV2`]: every required field must
+/// be present and parse, the first occurrence of a key wins; absent optional fields read as
+/// RocketMQ's defaults (no properties, 0 reconsume times, not a batch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendMessageView<'a> {
+    pub topic: &'a str,
+    pub queue_id: i32,
+    pub sys_flag: i32,
+    pub born_timestamp: i64,
+    pub flag: i32,
+    pub properties: &'a str,
+    pub reconsume_times: i32,
+    pub batch: bool,
+}
+
+impl<'a> SendMessageView<'a> {
+    /// Reads the view; errors name the header and the field as the typed headers do.
+    pub fn decode(ext: &'a crate::ext::ExtFields, short_keys: bool) -> crate::error::Result<Self> {
+        use crate::error::Error;
+        use crate::ext::FieldValue;
+        // Wire keys of the fields read (and the required ones only checked), per encoding.
+        const LONG: [&str; 12] = [
+            "producerGroup",
+            "topic",
+            "defaultTopic",
+            "defaultTopicQueueNums",
+            "queueId",
+            "sysFlag",
+            "bornTimestamp",
+            "flag",
+            "properties",
+            "reconsumeTimes",
+            "batch",
+            "maxReconsumeTimes",
+        ];
+        const SHORT: [&str; 12] = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "m", "l"];
+        let (keys, header) = if short_keys {
+            (&SHORT, "SendMessageRequestHeaderV2")
+        } else {
+            (&LONG, "SendMessageRequestHeader")
+        };
+        let mut seen = [false; 12];
+        let mut view = SendMessageView {
+            topic: "",
+            queue_id: 0,
+            sys_flag: 0,
+            born_timestamp: 0,
+            flag: 0,
+            properties: "",
+            reconsume_times: 0,
+            batch: false,
+        };
+        for f in ext.fields() {
+            let Some(i) = keys.iter().position(|k| *k == f.key) else {
+                continue;
+            };
+            if seen[i] {
+                continue;
+            }
+            seen[i] = true;
+            let bad = |reason| Error::BadField {
+                header,
+                field: keys[i],
+                reason,
+            };
+            match i {
+                1 => view.topic = f.value,
+                3 => {
+                    i32::parse_field(&f).map_err(bad)?;
+                }
+                4 => view.queue_id = i32::parse_field(&f).map_err(bad)?,
+                5 => view.sys_flag = i32::parse_field(&f).map_err(bad)?,
+                6 => view.born_timestamp = i64::parse_field(&f).map_err(bad)?,
+                7 => view.flag = i32::parse_field(&f).map_err(bad)?,
+                8 => view.properties = f.value,
+                9 => view.reconsume_times = i32::parse_field(&f).map_err(bad)?,
+                10 => view.batch = bool::parse_field(&f).map_err(bad)?,
+                // Only checked: the typed header refuses a bad one too.
+                11 => {
+                    i32::parse_field(&f).map_err(bad)?;
+                }
+                _ => {}
+            }
+        }
+        // producerGroup .. flag are required.
+        if let Some(missing) = (0..8).find(|i| !seen[*i]) {
+            return Err(Error::MissingField {
+                header,
+                field: keys[missing],
+            });
+        }
+        Ok(view)
+    }
+}
