@@ -39,6 +39,9 @@ pub struct PendingAck {
     pub position: Position,
     pub queue_id: i32,
     pub queue_offset: u64,
+    /// False for a oneway send: it stays counted in flight until durable (so a oneway
+    /// producer gets the same backpressure), then leaves without a reply.
+    pub reply: bool,
 }
 
 impl PendingAck {
@@ -134,9 +137,9 @@ impl Outbox {
     pub fn release(&self) {
         let mut s = self.state.borrow_mut();
         s.in_flight = s.in_flight.saturating_sub(1);
-        if let Some(w) = s.reader.take() {
-            w.wake();
-        }
+        wake(&mut s.reader);
+        // A closed connection's writer waits for the last request in flight.
+        wake(&mut s.writer);
     }
 
     /// A counted request's reply.
@@ -146,12 +149,17 @@ impl Outbox {
         wake(&mut s.writer);
     }
 
-    /// A counted send's acknowledgement, once durable.
+    /// A counted send's acknowledgement, once durable. Only the first of a run wakes the
+    /// writer: while acks wait, the writer waits for the oldest one's durability and then
+    /// takes every durable one, so a wake per ack would only re-register its wait.
     pub fn ack(&self, ack: PendingAck) {
         let mut s = self.state.borrow_mut();
         debug_assert!(s.acks.back().is_none_or(|last| last.end <= ack.end));
+        let first = s.acks.is_empty();
         s.acks.push_back(ack);
-        wake(&mut s.writer);
+        if first {
+            wake(&mut s.writer);
+        }
     }
 
     /// A command the broker sends on its own (not counted); false when dropped.
@@ -227,8 +235,10 @@ impl Outbox {
         }
         while s.acks.front().is_some_and(|a| a.end <= durable_end) {
             if let Some(ack) = s.acks.pop_front() {
-                ack.encode(store_host, out);
-                frames += 1;
+                if ack.reply {
+                    ack.encode(store_host, out);
+                    frames += 1;
+                }
                 answered += 1;
             }
         }
@@ -236,13 +246,20 @@ impl Outbox {
         frames
     }
 
-    /// The store failed: every waiting acknowledgement becomes an error reply.
+    /// The store failed: every waiting acknowledgement becomes an error reply (a oneway
+    /// send's just leaves the count).
     pub fn fail_acks(&self, reason: &str) {
         let mut s = self.state.borrow_mut();
+        let mut released = 0;
         while let Some(ack) = s.acks.pop_front() {
-            let reply = ack.failed(reason);
-            s.replies.push_back(reply);
+            if ack.reply {
+                let reply = ack.failed(reason);
+                s.replies.push_back(reply);
+            } else {
+                released += 1;
+            }
         }
+        self.answered(&mut s, released);
     }
 
     fn answered(&self, s: &mut State, n: usize) {

@@ -145,7 +145,12 @@ fn worker(
                         sent += 1;
                         match p.start_send(Message::new(topic, bodies.body(scheduled))) {
                             Ok(f) => inflight.push_back((f, scheduled)),
-                            Err(e) => rec.error(&error_kind(&e)),
+                            Err(e) => {
+                                // Counted; the outer loop re-checks the deadline and Ctrl-C
+                                // before trying again (a dead broker is not a busy loop here).
+                                rec.error(&error_kind(&e));
+                                break;
+                            }
                         }
                         if interval.is_some() {
                             break;

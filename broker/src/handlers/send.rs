@@ -86,7 +86,6 @@ pub fn store_inline(shard: &Rc<Shard>, origin: Origin, request: &Command, outbox
             .map_err(|e| Box::new(store_error(request, &e)))
     });
     match stored {
-        Ok(_) if oneway => outbox.release(),
         Ok(r) => outbox.ack(PendingAck {
             end: r.end,
             opaque: head.opaque,
@@ -95,6 +94,7 @@ pub fn store_inline(shard: &Rc<Shard>, origin: Origin, request: &Command, outbox
             position: r.position,
             queue_id,
             queue_offset: r.queue_offset,
+            reply: !oneway,
         }),
         Err(_) if oneway => outbox.release(),
         Err(reply) => outbox.reply(*reply),

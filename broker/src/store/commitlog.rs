@@ -109,17 +109,19 @@ impl State {
         }
     }
 
+    /// Wakes every waiter whose end is durable (all of them after a failure). Waiters are
+    /// not in end order (a connection registers when its writer gets to it), so the whole
+    /// list is checked.
     fn wake_waiters(&mut self) {
         let durable = self.durable();
         let failed = self.failed.is_some();
-        while let Some((end, _)) = self.waiters.front() {
-            if *end > durable && !failed {
-                break;
+        self.waiters.retain(|(end, waker)| {
+            let ready = *end <= durable || failed;
+            if ready {
+                waker.wake_by_ref();
             }
-            if let Some((_, waker)) = self.waiters.pop_front() {
-                waker.wake();
-            }
-        }
+            !ready
+        });
     }
 }
 

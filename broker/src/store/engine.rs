@@ -357,18 +357,22 @@ impl Inner {
 /// properties (what [`Index::put_message_keys`] would index, hashed now so that nothing of
 /// the message is kept until it is durable).
 fn tags_and_key_hashes(encoded: &str) -> (&str, KeyHashes) {
-    let mut tags = "";
-    let mut keys = "";
-    let mut unique = "";
+    // The first occurrence of a name counts, as with `properties::find` (what recovery and
+    // `query_by_key` read).
+    let (mut tags, mut keys, mut unique) = (None, None, None);
     for (name, value) in properties::iter(encoded) {
-        match name {
-            properties::names::TAGS => tags = value,
-            properties::names::KEYS => keys = value,
-            properties::names::UNIQ_CLIENT_MESSAGE_ID_KEYIDX => unique = value,
-            _ => {}
-        }
+        let slot = match name {
+            properties::names::TAGS => &mut tags,
+            properties::names::KEYS => &mut keys,
+            properties::names::UNIQ_CLIENT_MESSAGE_ID_KEYIDX => &mut unique,
+            _ => continue,
+        };
+        slot.get_or_insert(value);
     }
-    (tags, index::message_key_hashes(keys, unique))
+    (
+        tags.unwrap_or(""),
+        index::message_key_hashes(keys.unwrap_or(""), unique.unwrap_or("")),
+    )
 }
 
 fn validate_topic(topic: &str) -> StoreResult<()> {

@@ -143,26 +143,10 @@ impl<'a> SendMessageView<'a> {
     pub fn decode(ext: &'a crate::ext::ExtFields, short_keys: bool) -> crate::error::Result<Self> {
         use crate::error::Error;
         use crate::ext::FieldValue;
-        // Wire keys of the fields read (and the required ones only checked), per encoding.
-        const LONG: [&str; 12] = [
-            "producerGroup",
-            "topic",
-            "defaultTopic",
-            "defaultTopicQueueNums",
-            "queueId",
-            "sysFlag",
-            "bornTimestamp",
-            "flag",
-            "properties",
-            "reconsumeTimes",
-            "batch",
-            "maxReconsumeTimes",
-        ];
-        const SHORT: [&str; 12] = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "m", "l"];
         let (keys, header) = if short_keys {
-            (&SHORT, "SendMessageRequestHeaderV2")
+            (&SHORT_KEYS, "SendMessageRequestHeaderV2")
         } else {
-            (&LONG, "SendMessageRequestHeader")
+            (&LONG_KEYS, "SendMessageRequestHeader")
         };
         let mut seen = [false; 12];
         let mut view = SendMessageView {
@@ -176,7 +160,7 @@ impl<'a> SendMessageView<'a> {
             batch: false,
         };
         for f in ext.fields() {
-            let Some(i) = keys.iter().position(|k| *k == f.key) else {
+            let Some(i) = send_field_slot(f.key, short_keys) else {
                 continue;
             };
             if seen[i] {
@@ -215,5 +199,71 @@ impl<'a> SendMessageView<'a> {
             });
         }
         Ok(view)
+    }
+}
+
+/// Wire keys of the fields [`SendMessageView`] reads or checks, by slot; slots 0..8 are the
+/// required ones.
+const LONG_KEYS: [&str; 12] = [
+    "producerGroup",
+    "topic",
+    "defaultTopic",
+    "defaultTopicQueueNums",
+    "queueId",
+    "sysFlag",
+    "bornTimestamp",
+    "flag",
+    "properties",
+    "reconsumeTimes",
+    "batch",
+    "maxReconsumeTimes",
+];
+const SHORT_KEYS: [&str; 12] = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "m", "l"];
+
+/// The slot of `key` in [`LONG_KEYS`] or [`SHORT_KEYS`]. A `match`, not a search: this runs
+/// for every field of every send.
+fn send_field_slot(key: &str, short_keys: bool) -> Option<usize> {
+    if short_keys {
+        return match key.as_bytes() {
+            [c @ b'a'..=b'j'] => Some(usize::from(c - b'a')),
+            [b'm'] => Some(10),
+            [b'l'] => Some(11),
+            _ => None,
+        };
+    }
+    match key {
+        "producerGroup" => Some(0),
+        "topic" => Some(1),
+        "defaultTopic" => Some(2),
+        "defaultTopicQueueNums" => Some(3),
+        "queueId" => Some(4),
+        "sysFlag" => Some(5),
+        "bornTimestamp" => Some(6),
+        "flag" => Some(7),
+        "properties" => Some(8),
+        "reconsumeTimes" => Some(9),
+        "batch" => Some(10),
+        "maxReconsumeTimes" => Some(11),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_slots_match_the_key_tables_and_nothing_else() {
+        for (slot, key) in LONG_KEYS.iter().enumerate() {
+            assert_eq!(send_field_slot(key, false), Some(slot), "{key}");
+            assert_eq!(send_field_slot(key, true), None, "{key} is not a short key");
+        }
+        for (slot, key) in SHORT_KEYS.iter().enumerate() {
+            assert_eq!(send_field_slot(key, true), Some(slot), "{key}");
+        }
+        for other in ["k", "n", "bname", "", "unitMode", "aa", "B"] {
+            assert_eq!(send_field_slot(other, true), None, "{other}");
+            assert_eq!(send_field_slot(other, false), None, "{other}");
+        }
     }
 }
