@@ -77,6 +77,9 @@ pub struct PushConsumerConfig {
     pub max_cached_per_queue: usize,
     /// How long a pull may wait on the broker for a message.
     pub suspend: Duration,
+    /// Messages asked for per pull (RocketMQ's `pullBatchSize`, default 32; brokers cap it,
+    /// ShardMQ's at 1024 messages and 256 KiB).
+    pub pull_batch: i32,
     pub rebalance_every: Duration,
     pub commit_every: Duration,
     pub timeout: Duration,
@@ -100,6 +103,7 @@ impl PushConsumerConfig {
             consume_threads: 4,
             max_cached_per_queue: 1000,
             suspend: Duration::from_secs(2),
+            pull_batch: 32,
             rebalance_every: Duration::from_secs(20),
             commit_every: Duration::from_secs(5),
             timeout: Duration::from_secs(3),
@@ -646,7 +650,7 @@ fn pull_loop(shared: &Shared, q: &Arc<QueueState>) {
             topic: q.topic.as_str().into(),
             queue_id: q.queue.queue_id,
             queue_offset: q.next_pull.load(Ordering::Acquire),
-            max_msg_nums: 32,
+            max_msg_nums: shared.config.pull_batch.max(1),
             sys_flag: PULL_FLAG_SUSPEND | PULL_FLAG_SUBSCRIPTION,
             commit_offset: 0,
             suspend_timeout_millis: shared.config.suspend.as_millis() as i64,

@@ -55,9 +55,9 @@ pub fn tag_hash(tags: &str) -> i64 {
 pub fn java_string_hash(s: &str) -> i32 {
     // ASCII (tags, UNIQ_KEY hex digits: every message) is one UTF-16 unit per byte.
     if s.is_ascii() {
-        return s.bytes().fold(0i32, |h, b| {
-            h.wrapping_mul(31).wrapping_add(i32::from(b))
-        });
+        return s
+            .bytes()
+            .fold(0i32, |h, b| h.wrapping_mul(31).wrapping_add(i32::from(b)));
     }
     s.encode_utf16().fold(0i32, |h, unit| {
         h.wrapping_mul(31).wrapping_add(i32::from(unit))
