@@ -86,8 +86,15 @@ struct Inner {
     queues: Mutex<FxHashMap<String, CachedQueues>>,
 }
 
-/// When a topic's writable queues were fetched (ms since the epoch), and the queues.
-type CachedQueues = (i64, Arc<Vec<QueueAddr>>);
+/// When a topic's writable queues were fetched (ms since the epoch), how long they are
+/// trusted (ms), and the queues.
+type CachedQueues = (i64, i64, Arc<Vec<QueueAddr>>);
+
+/// How long a topic that had no route is sent through TBW102's queues before its own route
+/// is asked for again. The broker creates the topic on the first send; its own route can
+/// then differ from TBW102's (on ShardMQ, in which shard port owns each queue: sends
+/// through TBW102's ports would all be forwarded between shards).
+const PROVISIONAL_ROUTE_MS: i64 = 1_000;
 
 /// The topic a broker creates unknown topics from.
 const DEFAULT_TOPIC: &str = "TBW102";
@@ -192,10 +199,10 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Whether something fetched at `at` (ms) is still fresh at `now`; a clock that went back
-/// counts as stale.
-fn fresh(at: i64, now: i64) -> bool {
-    (0..ROUTE_REFRESH.as_millis() as i64).contains(&(now - at))
+/// Whether something fetched at `at` (ms) and trusted for `trusted_ms` is still fresh at
+/// `now`; a clock that went back counts as stale.
+fn fresh(at: i64, trusted_ms: i64, now: i64) -> bool {
+    (0..trusted_ms).contains(&(now - at))
 }
 
 /// SEND_MESSAGE_V2's header with borrowed text: writes exactly what
@@ -306,23 +313,29 @@ impl Producer {
 
     /// [`Producer::queues`] with the caller's clock reading.
     fn queues_at(&self, topic: &str, now: i64) -> Result<Arc<Vec<QueueAddr>>> {
-        if let Some((at, queues)) = self
+        if let Some((at, trusted_ms, queues)) = self
             .inner
             .queues
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(topic)
         {
-            if fresh(*at, now) {
+            if fresh(*at, *trusted_ms, now) {
                 return Ok(queues.clone());
             }
         }
-        let queues = Arc::new(self.fetch_queues(topic)?);
+        let (queues, provisional) = self.fetch_queues(topic)?;
+        let queues = Arc::new(queues);
+        let trusted_ms = if provisional {
+            PROVISIONAL_ROUTE_MS
+        } else {
+            ROUTE_REFRESH.as_millis() as i64
+        };
         self.inner
             .queues
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(topic.to_owned(), (now_ms(), queues.clone()));
+            .insert(topic.to_owned(), (now_ms(), trusted_ms, queues.clone()));
         Ok(queues)
     }
 
@@ -350,11 +363,15 @@ impl Producer {
         })
     }
 
-    fn fetch_queues(&self, topic: &str) -> Result<Vec<QueueAddr>> {
+    /// The topic's writable queues, or TBW102's (then `true`: provisional) when the name
+    /// servers know no route for it yet.
+    fn fetch_queues(&self, topic: &str) -> Result<(Vec<QueueAddr>, bool)> {
         let inner = &self.inner;
-        let route = match inner.routes.route(&inner.pool, topic) {
-            Ok(r) => r,
-            Err(ClientError::NoRoute { .. }) => inner.routes.route(&inner.pool, "TBW102")?,
+        let (route, provisional) = match inner.routes.route(&inner.pool, topic) {
+            Ok(r) => (r, false),
+            Err(ClientError::NoRoute { .. }) => {
+                (inner.routes.route(&inner.pool, DEFAULT_TOPIC)?, true)
+            }
             Err(e) => return Err(e),
         };
         let queues = write_queues(&route);
@@ -364,7 +381,7 @@ impl Producer {
                 namesrv: inner.routes.namesrv().to_vec(),
             });
         }
-        Ok(queues)
+        Ok((queues, provisional))
     }
 
     /// The index of the queue to send to.

@@ -253,3 +253,51 @@ fn subscribed_pull_consumers_split_the_group_and_auto_commit() {
     producer.shutdown();
     broker.stop();
 }
+
+/// A topic created by its first send is sent through TBW102's queues only for a moment:
+/// then the producer takes the topic's own route, whose shard ports (on a 2-shard broker)
+/// send each queue straight to the shard that owns it, not through another shard.
+#[test]
+fn a_new_topics_sends_move_from_tbw102s_route_to_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, ns) = broker(dir.path());
+    let producer = Producer::new(ProducerConfig::new(vec![ns], "PG")).unwrap();
+    let tbw102 = producer.queues("TBW102").unwrap();
+    // Names whose queues hash to other shards than TBW102's do, on a 2-shard broker.
+    let topic = (0..100)
+        .map(|i| format!("Fresh{i}"))
+        .find(|t| {
+            (0..8).any(|q| {
+                shardmq_broker::routing::shard_of(t, q, 2)
+                    != shardmq_broker::routing::shard_of("TBW102", q, 2)
+            })
+        })
+        .unwrap();
+    producer
+        .send(Message::new(topic.as_str(), "first"))
+        .unwrap();
+    assert_eq!(
+        producer.queues(&topic).unwrap(),
+        tbw102,
+        "before the topic has a route, its sends go through TBW102's queues"
+    );
+    let own = (0..60)
+        .find_map(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            let queues = producer.queues(&topic).unwrap();
+            (queues != tbw102).then_some(queues)
+        })
+        .expect("the producer takes the topic's own route within a few seconds");
+    let consumer = PullConsumer::new(PullConsumerConfig::new(vec![ns], "CG")).unwrap();
+    assign_when_routed(&consumer, &topic);
+    let ports: Vec<u16> = own.iter().map(|q| q.addr.port()).collect();
+    let fresh = Producer::new(ProducerConfig::new(vec![ns], "PG2")).unwrap();
+    let want: Vec<u16> = fresh
+        .queues(&topic)
+        .unwrap()
+        .iter()
+        .map(|q| q.addr.port())
+        .collect();
+    assert_eq!(ports, want, "the topic's own shard ports");
+    broker.stop();
+}
