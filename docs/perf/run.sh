@@ -3,6 +3,8 @@
 # against a fresh broker (its own data directory under $RUN_DIR), broker and mqperf sharing
 # the machine's cores. Writes <name>.json (mqperf's summary) and the plots into $OUT.
 #   docs/perf/run.sh [OUT]         (OUT defaults to docs/perf/results)
+#   ONLY=half docs/perf/run.sh     only the runs whose name matches; HALF=<msg/s> sets the
+#                                  fixed rate of the paced runs
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-docs/perf/results}
@@ -17,6 +19,7 @@ PERF=target/release/mqperf
 run() {
   local name=$1 shards=$2 flags=$3
   shift 3
+  [[ $name =~ ${ONLY:-.} ]] || return 0
   local data="$RUN_DIR/$name"
   rm -rf "$data"
   # shellcheck disable=SC2086
@@ -38,7 +41,7 @@ run async-2shards 2 "" produce --topic PerfA --duration 30s --warmup 2s $MAX
 run sync-1shard 1 "--flush sync" produce --topic PerfS --duration 30s --warmup 2s $MAX
 run sync-2shards 2 "--flush sync" produce --topic PerfS --duration 30s --warmup 2s $MAX
 # Half the best async rate, fixed-rate (latency from each message's scheduled time).
-HALF=${HALF:-270000}
+HALF=${HALF:-320000}
 PACED="--producers 2 --inflight 1536 --threads 2 --rate $HALF"
 run half-2shards 2 "" produce --topic PerfH --duration 15s --warmup 2s $PACED --plot "$OUT/half-2shards.svg" --hgrm "$OUT/half-2shards.hgrm"
 run e2e-half-2shards 2 "" e2e --topic PerfE --duration 15s --warmup 2s $PACED --plot "$OUT/e2e-half-2shards.svg"
