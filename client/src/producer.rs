@@ -613,21 +613,13 @@ impl Producer {
         let uniq = self.inner.ids.next(now);
         let conn = self.inner.pool.get(queue.addr)?;
         with_properties(&msg, uniq_str(&uniq), |properties| {
+            // A oneway send carries only the required fields and the properties.
             let header = SendHeader {
-                producer_group: &self.inner.config.group,
-                topic: &msg.topic,
-                default_topic: DEFAULT_TOPIC,
-                default_topic_queue_nums: 4,
-                queue_id: queue.queue_id,
-                sys_flag: 0,
-                born_timestamp: now,
-                flag: 0,
-                properties: Some(properties),
                 reconsume_times: None,
                 unit_mode: None,
-                max_reconsume_times: None,
                 batch: None,
                 broker_name: None,
+                ..self.header(&msg, queue, properties, now, false)
             };
             conn.oneway(
                 "SEND_MESSAGE_V2",
