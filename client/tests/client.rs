@@ -30,6 +30,20 @@ fn assign_when_routed(consumer: &PullConsumer, topic: &str) {
     panic!("{topic} never got a route");
 }
 
+/// [`assign_when_routed`] for a group subscription.
+fn subscribe_when_routed(consumer: &PullConsumer, topic: &str) {
+    for _ in 0..60 {
+        match consumer.subscribe(topic) {
+            Ok(()) => return,
+            Err(shardmq::ClientError::NoRoute { .. }) => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(e) => panic!("subscribe {topic}: {e}"),
+        }
+    }
+    panic!("{topic} never got a route");
+}
+
 fn drain(consumer: &PullConsumer, want: usize) -> Vec<shardmq::ReceivedMessage> {
     let mut all = Vec::new();
     for _ in 0..200 {
@@ -225,7 +239,8 @@ fn subscribed_pull_consumers_split_the_group_and_auto_commit() {
         PullConsumer::new(c).unwrap()
     };
     let (a, b) = (make("a"), make("b"));
-    a.subscribe("Shared").unwrap();
+    // The topic was created by the first send: it reaches the name server a moment later.
+    subscribe_when_routed(&a, "Shared");
     b.subscribe("Shared").unwrap();
     // `a` subscribed alone first: subscribing again re-checks the group, which now has `b`.
     a.subscribe("Shared").unwrap();
