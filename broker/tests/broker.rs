@@ -1232,3 +1232,36 @@ fn pipelined_sends_on_one_connection_each_get_their_own_acknowledgement() {
     assert_eq!(oneway_bodies.len(), 10);
     broker.stop();
 }
+
+/// A client that sends oneway requests (handled as tasks: the first send of a new topic,
+/// a batch) and closes its side at once gets its connection closed by the broker as soon as
+/// they finish, not left open with a writer waiting for nothing.
+#[test]
+fn a_connection_closed_with_oneway_requests_in_flight_is_closed_by_the_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ports = Ports::new(1);
+    let broker = start_broker(dir.path(), 1, &mut ports, &[]);
+    for round in 0..5 {
+        let mut c = Conn::port(ports.listen);
+        let header = SendMessageRequestHeaderV2::from(send_header(
+            &format!("OnewayClose{round}"),
+            0,
+            "TAGS\u{1}A\u{2}",
+        ));
+        let mut head = shardmq_protocol::command::Head::request(request_code::SEND_MESSAGE_V2, 1);
+        head.flag = shardmq_protocol::codes::FLAG_ONEWAY;
+        let cmd = Command::new(head, c.serialize_type, &header, Bytes::from_static(b"x"));
+        c.send_raw(&cmd.to_bytes());
+        c.shutdown_write();
+        let started = Instant::now();
+        assert!(
+            c.closed_by_server(),
+            "round {round}: the broker closes its side"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "round {round}: closed when the request finished, not at a timeout"
+        );
+    }
+    broker.stop();
+}

@@ -170,6 +170,13 @@ impl Conn {
         }
     }
 
+    /// Closes the sending half: the server reads end-of-stream.
+    pub fn shutdown_write(&mut self) {
+        self.stream
+            .shutdown(std::net::Shutdown::Write)
+            .expect("shutdown");
+    }
+
     pub fn closed_by_server(&mut self) -> bool {
         matches!(self.read(), Err(e) if e.kind() == io::ErrorKind::UnexpectedEof || e.kind() == io::ErrorKind::ConnectionReset)
     }
