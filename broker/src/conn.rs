@@ -26,7 +26,6 @@ use crate::handlers;
 use crate::outbox::{Next, Outbox};
 use crate::shard::{Origin, Shard};
 
-pub use crate::outbox::MAX_IN_FLIGHT_PER_CONNECTION;
 /// Bytes read from the socket at a time.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 

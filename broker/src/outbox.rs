@@ -45,13 +45,13 @@ pub struct PendingAck {
 }
 
 impl PendingAck {
-    fn head(&self, code: i32, remark: Option<String>) -> Head {
-        let request = Head {
+    /// What a reply needs of the request's head.
+    fn request_head(&self) -> Head {
+        Head {
             opaque: self.opaque,
             version: self.version,
             ..Head::default()
-        };
-        Head::response_to(&request, code, remark.map(Into::into))
+        }
     }
 
     /// Appends the SUCCESS reply (offset msgId, queue id, queue offset) to `out`.
@@ -66,14 +66,14 @@ impl PendingAck {
             queue_id: self.queue_id,
             queue_offset: self.queue_offset as i64,
         };
-        let head = self.head(response_code::SUCCESS, None);
+        let head = Head::response_to(&self.request_head(), response_code::SUCCESS, None);
         encode_frame(&head, self.serialize_type, &fields, &[], out);
     }
 
     /// The reply when the store failed before the message became durable.
     pub fn failed(&self, reason: &str) -> Command {
         Command::error_to_head(
-            &self.head(0, None),
+            &self.request_head(),
             self.serialize_type,
             response_code::SERVICE_NOT_AVAILABLE,
             format!("store: {reason}"),
@@ -136,8 +136,7 @@ impl Outbox {
     /// A counted request finished without a reply (oneway).
     pub fn release(&self) {
         let mut s = self.state.borrow_mut();
-        s.in_flight = s.in_flight.saturating_sub(1);
-        wake(&mut s.reader);
+        leave(&mut s, 1);
         // A closed connection's writer waits for the last request in flight.
         wake(&mut s.writer);
     }
@@ -219,14 +218,12 @@ impl Outbox {
     }
 
     /// Encodes into `out` every reply and every acknowledgement whose end is at most
-    /// `durable_end`; returns how many frames.
-    pub fn take(&self, durable_end: u64, store_host: SocketAddr, out: &mut BytesMut) -> usize {
+    /// `durable_end`.
+    pub fn take(&self, durable_end: u64, store_host: SocketAddr, out: &mut BytesMut) {
         let mut s = self.state.borrow_mut();
-        let mut frames = 0;
         let mut answered = 0;
         while let Some(reply) = s.replies.pop_front() {
             reply.encode(out);
-            frames += 1;
             if reply.head.is_response() {
                 answered += 1;
             } else {
@@ -237,13 +234,11 @@ impl Outbox {
             if let Some(ack) = s.acks.pop_front() {
                 if ack.reply {
                     ack.encode(store_host, out);
-                    frames += 1;
                 }
                 answered += 1;
             }
         }
-        self.answered(&mut s, answered);
-        frames
+        leave(&mut s, answered);
     }
 
     /// The store failed: every waiting acknowledgement becomes an error reply (a oneway
@@ -259,16 +254,15 @@ impl Outbox {
                 released += 1;
             }
         }
-        self.answered(&mut s, released);
+        leave(&mut s, released);
     }
+}
 
-    fn answered(&self, s: &mut State, n: usize) {
-        if n > 0 {
-            s.in_flight = s.in_flight.saturating_sub(n);
-            if let Some(w) = s.reader.take() {
-                w.wake();
-            }
-        }
+/// `n` counted requests left: the reader may read on.
+fn leave(s: &mut State, n: usize) {
+    if n > 0 {
+        s.in_flight = s.in_flight.saturating_sub(n);
+        wake(&mut s.reader);
     }
 }
 

@@ -7,10 +7,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 use shardmq_protocol::codes::{request_code, response_code};
 use shardmq_protocol::command::Command;
-use shardmq_protocol::header::{
-    SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader,
-    SendMessageView, PERM_WRITE,
-};
+use shardmq_protocol::header::{SendMessageResponseHeader, SendMessageView, PERM_WRITE};
 use shardmq_protocol::message::{decode_batch, MessageId};
 use shardmq_protocol::ByteString;
 
@@ -18,7 +15,7 @@ use super::error;
 use super::topic::{effective_queue_id, topic_facts, topic_or_create};
 use crate::outbox::{Outbox, PendingAck};
 use crate::shard::{Origin, Shard};
-use crate::store::{AppendRef, AppendRequest, AppendResult, StoreError};
+use crate::store::{AppendRef, AppendResult, StoreError};
 
 fn store_error(request: &Command, e: &StoreError) -> Command {
     let code = match e {
@@ -68,21 +65,9 @@ pub fn store_inline(shard: &Rc<Shard>, origin: Origin, request: &Command, outbox
         shard.config.max_message_bytes,
     )
     .and_then(|()| {
-        let req = AppendRef {
-            topic: view.topic,
-            queue_id,
-            flag: view.flag,
-            sys_flag: view.sys_flag,
-            born_timestamp: view.born_timestamp,
-            born_host: origin.peer,
-            body: &request.body,
-            properties: view.properties,
-            reconsume_times: view.reconsume_times,
-            prepared_transaction_offset: 0,
-        };
         shard
             .store
-            .append_ref(&req)
+            .append_ref(&append_ref(&view, queue_id, origin, &request.body))
             .map_err(|e| Box::new(store_error(request, &e)))
     });
     match stored {
@@ -104,16 +89,6 @@ pub fn store_inline(shard: &Rc<Shard>, origin: Origin, request: &Command, outbox
 
 /// An error reply, boxed: it is the rare path.
 type Refusal = Box<Command>;
-
-fn decode_header(request: &Command) -> Result<SendMessageRequestHeader, Refusal> {
-    let decoded = match request.head.code {
-        request_code::SEND_MESSAGE => request.header::<SendMessageRequestHeader>(),
-        _ => request
-            .header::<SendMessageRequestHeaderV2>()
-            .map(Into::into),
-    };
-    decoded.map_err(|e| Box::new(error(request, response_code::SYSTEM_ERROR, e.to_string())))
-}
 
 /// Permission and size checks every send passes before anything is stored.
 fn check(request: &Command, topic: &str, perm: i32, max_bytes: usize) -> Result<(), Refusal> {
@@ -137,52 +112,56 @@ fn check(request: &Command, topic: &str, perm: i32, max_bytes: usize) -> Result<
     Ok(())
 }
 
-fn append_request(
-    header: &SendMessageRequestHeader,
+/// What the store is given for a send (a batch entry overrides flag, body, properties).
+fn append_ref<'a>(
+    view: &SendMessageView<'a>,
     queue_id: i32,
     origin: Origin,
-    body: Bytes,
-) -> AppendRequest {
-    AppendRequest {
-        topic: header.topic.clone(),
+    body: &'a [u8],
+) -> AppendRef<'a> {
+    AppendRef {
+        topic: view.topic,
         queue_id,
-        flag: header.flag,
-        sys_flag: header.sys_flag,
-        born_timestamp: header.born_timestamp,
+        flag: view.flag,
+        sys_flag: view.sys_flag,
+        born_timestamp: view.born_timestamp,
         born_host: origin.peer,
         body,
-        properties: header.properties.clone().unwrap_or_default(),
-        reconsume_times: header.reconsume_times.unwrap_or(0),
+        properties: view.properties,
+        reconsume_times: view.reconsume_times,
         prepared_transaction_offset: 0,
     }
 }
 
+/// Every send [`store_inline`] leaves to a task: batches, a topic's first send, sends
+/// forwarded from another shard.
 pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Command {
-    let header = match decode_header(request) {
-        Ok(h) => h,
-        Err(reply) => return *reply,
+    let short_keys = request.head.code != request_code::SEND_MESSAGE;
+    let view = match SendMessageView::decode(&request.ext, short_keys) {
+        Ok(v) => v,
+        Err(e) => return error(request, response_code::SYSTEM_ERROR, e.to_string()),
     };
-    let batch = request.head.code == request_code::SEND_BATCH_MESSAGE || header.batch == Some(true);
-    let Some(topic) = topic_or_create(shard, &header.topic) else {
+    let batch = request.head.code == request_code::SEND_BATCH_MESSAGE || view.batch;
+    let Some(topic) = topic_or_create(shard, view.topic) else {
         return error(
             request,
             response_code::TOPIC_NOT_EXIST,
             format!(
                 "topic[{}] not exist, apply first please! (autoCreateTopicEnable is off)",
-                header.topic
+                view.topic
             ),
         );
     };
     if let Err(reply) = check(
         request,
-        &header.topic,
+        view.topic,
         topic.perm,
         shard.config.max_message_bytes,
     ) {
         return *reply;
     }
-    let queue_id = effective_queue_id(shard, &header.topic, header.queue_id);
-    let base = append_request(&header, queue_id, origin, Bytes::new());
+    let queue_id = effective_queue_id(shard, view.topic, view.queue_id);
+    let base = append_ref(&view, queue_id, origin, &request.body);
     let mut results: Vec<AppendResult> = Vec::new();
     if batch {
         for entry in decode_batch(&request.body) {
@@ -196,13 +175,13 @@ pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Com
                     )
                 }
             };
-            let req = AppendRequest {
+            let req = AppendRef {
                 flag: entry.flag,
-                body: entry.body,
-                properties: entry.properties,
-                ..base.clone()
+                body: &entry.body,
+                properties: &entry.properties,
+                ..base
             };
-            match shard.store.append(&req) {
+            match shard.store.append_ref(&req) {
                 Ok(r) => results.push(r),
                 Err(e) => return store_error(request, &e),
             }
@@ -211,11 +190,7 @@ pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Com
             return error(request, response_code::MESSAGE_ILLEGAL, "empty batch");
         }
     } else {
-        let req = AppendRequest {
-            body: request.body.clone(),
-            ..base
-        };
-        match shard.store.append(&req) {
+        match shard.store.append_ref(&base) {
             Ok(r) => results.push(r),
             Err(e) => return store_error(request, &e),
         }

@@ -28,14 +28,7 @@ pub const SHARDS_ATTRIBUTE: &str = "shardmq.shards";
 
 /// The shard count `topic`'s queues are spread over (the current one for a new topic).
 pub fn spread_of(shard: &Shard, topic: &str) -> usize {
-    shard
-        .topics
-        .borrow()
-        .get(topic)
-        .and_then(|t| t.attributes.get(SHARDS_ATTRIBUTE))
-        .and_then(|n| n.parse::<usize>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(shard.shards)
+    topic_facts(shard, topic).map_or(shard.shards, |t| t.spread)
 }
 
 /// What a send needs of a known topic, read with one lookup and no copy of its config.
@@ -106,13 +99,9 @@ pub fn topic_or_create(shard: &Shard, topic: &str) -> Option<TopicConfig> {
 /// The queue a request for `queue_id` of `topic` really lands on (RocketMQ wraps ids past
 /// the write queue count).
 pub fn effective_queue_id(shard: &Shard, topic: &str, queue_id: i32) -> i32 {
-    let writes = shard
-        .topics
-        .borrow()
-        .get(topic)
-        .map_or(shard.config.default_topic_queue_nums, |t| {
-            t.write_queue_nums
-        });
+    let writes = topic_facts(shard, topic).map_or(shard.config.default_topic_queue_nums, |t| {
+        t.write_queue_nums
+    });
     wrap_queue_id(queue_id, writes)
 }
 
