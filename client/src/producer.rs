@@ -12,8 +12,7 @@ use bytes::BytesMut;
 use rustc_hash::FxHashMap;
 use shardmq_protocol::codes::{request_code, response_code};
 use shardmq_protocol::command::Command;
-use shardmq_protocol::ext::{FieldSink, FieldValue, WriteFields};
-use shardmq_protocol::header::SendMessageResponseHeader;
+use shardmq_protocol::header::{SendMessageRequestHeaderV2Fields, SendMessageResponseHeader};
 use shardmq_protocol::message::properties::names;
 use shardmq_protocol::message::{encode_batch, BatchEntry};
 
@@ -205,57 +204,6 @@ fn fresh(at: i64, trusted_ms: i64, now: i64) -> bool {
     (0..trusted_ms).contains(&(now - at))
 }
 
-/// SEND_MESSAGE_V2's header with borrowed text: writes exactly what
-/// [`SendMessageRequestHeaderV2`](shardmq_protocol::header::SendMessageRequestHeaderV2)
-/// writes (keys `a`..`n`, in that order, optional ones only when set) without allocating.
-struct SendHeader<'a> {
-    producer_group: &'a str,
-    topic: &'a str,
-    default_topic: &'a str,
-    default_topic_queue_nums: i32,
-    queue_id: i32,
-    sys_flag: i32,
-    born_timestamp: i64,
-    flag: i32,
-    properties: Option<&'a str>,
-    reconsume_times: Option<i32>,
-    unit_mode: Option<bool>,
-    max_reconsume_times: Option<i32>,
-    batch: Option<bool>,
-    broker_name: Option<&'a str>,
-}
-
-impl WriteFields for SendHeader<'_> {
-    fn write_fields<S: FieldSink>(&self, sink: &mut S) {
-        sink.field("a", self.producer_group);
-        sink.field("b", self.topic);
-        sink.field("c", self.default_topic);
-        self.default_topic_queue_nums.write_field("d", sink);
-        self.queue_id.write_field("e", sink);
-        self.sys_flag.write_field("f", sink);
-        self.born_timestamp.write_field("g", sink);
-        self.flag.write_field("h", sink);
-        if let Some(v) = self.properties {
-            sink.field("i", v);
-        }
-        if let Some(v) = self.reconsume_times {
-            v.write_field("j", sink);
-        }
-        if let Some(v) = self.unit_mode {
-            v.write_field("k", sink);
-        }
-        if let Some(v) = self.max_reconsume_times {
-            v.write_field("l", sink);
-        }
-        if let Some(v) = self.batch {
-            v.write_field("m", sink);
-        }
-        if let Some(v) = self.broker_name {
-            sink.field("n", v);
-        }
-    }
-}
-
 thread_local! {
     /// Where a send encodes its message's properties (reused: no allocation per send).
     static PROPERTIES: RefCell<String> = const { RefCell::new(String::new()) };
@@ -416,8 +364,8 @@ impl Producer {
         properties: &'a str,
         now: i64,
         batch: bool,
-    ) -> SendHeader<'a> {
-        SendHeader {
+    ) -> SendMessageRequestHeaderV2Fields<'a> {
+        SendMessageRequestHeaderV2Fields {
             producer_group: &self.inner.config.group,
             topic: &msg.topic,
             default_topic: DEFAULT_TOPIC,
@@ -614,7 +562,7 @@ impl Producer {
         let conn = self.inner.pool.get(queue.addr)?;
         with_properties(&msg, uniq_str(&uniq), |properties| {
             // A oneway send carries only the required fields and the properties.
-            let header = SendHeader {
+            let header = SendMessageRequestHeaderV2Fields {
                 reconsume_times: None,
                 unit_mode: None,
                 batch: None,
@@ -639,78 +587,6 @@ impl Producer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shardmq_protocol::codes::SerializeType;
-    use shardmq_protocol::command::{encode_frame, Head};
-    use shardmq_protocol::header::SendMessageRequestHeaderV2;
-
-    fn frame<H: WriteFields>(header: &H) -> BytesMut {
-        let mut out = BytesMut::new();
-        encode_frame(
-            &Head::request(request_code::SEND_MESSAGE_V2, 7),
-            SerializeType::RocketMq,
-            header,
-            b"body",
-            &mut out,
-        );
-        out
-    }
-
-    #[test]
-    fn borrowed_send_header_writes_the_owned_headers_bytes() {
-        let props = "TAGS\u{1}t\u{2}UNIQ_KEY\u{1}7F0000010001000000000000000000AB\u{2}";
-        let full = SendHeader {
-            producer_group: "group",
-            topic: "Topic",
-            default_topic: DEFAULT_TOPIC,
-            default_topic_queue_nums: 4,
-            queue_id: 3,
-            sys_flag: 0,
-            born_timestamp: 1_700_000_000_123,
-            flag: 0,
-            properties: Some(props),
-            reconsume_times: Some(0),
-            unit_mode: Some(false),
-            max_reconsume_times: Some(16),
-            batch: Some(true),
-            broker_name: Some("broker-a"),
-        };
-        let owned = SendMessageRequestHeaderV2 {
-            producer_group: "group".into(),
-            topic: "Topic".into(),
-            default_topic: "TBW102".into(),
-            default_topic_queue_nums: 4,
-            queue_id: 3,
-            sys_flag: 0,
-            born_timestamp: 1_700_000_000_123,
-            flag: 0,
-            properties: Some(props.into()),
-            reconsume_times: Some(0),
-            unit_mode: Some(false),
-            max_reconsume_times: Some(16),
-            batch: Some(true),
-            broker_name: Some("broker-a".into()),
-        };
-        assert_eq!(frame(&full), frame(&owned));
-        let bare = SendHeader {
-            properties: None,
-            reconsume_times: None,
-            unit_mode: None,
-            max_reconsume_times: None,
-            batch: None,
-            broker_name: None,
-            ..full
-        };
-        let owned_bare = SendMessageRequestHeaderV2 {
-            properties: None,
-            reconsume_times: None,
-            unit_mode: None,
-            max_reconsume_times: None,
-            batch: None,
-            broker_name: None,
-            ..owned
-        };
-        assert_eq!(frame(&bare), frame(&owned_bare));
-    }
 
     #[test]
     fn uniq_ids_are_32_upper_hex_digits_with_time_and_counter() {

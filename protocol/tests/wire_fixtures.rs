@@ -934,3 +934,71 @@ fn send_view_agrees_with_the_typed_send_headers() {
         }
     }
 }
+
+#[test]
+fn borrowed_send_header_writes_the_owned_headers_bytes() {
+    fn frame<H: shardmq_protocol::ext::WriteFields>(header: &H) -> BytesMut {
+        let mut out = BytesMut::new();
+        encode_frame(
+            &Head::request(request_code::SEND_MESSAGE_V2, 7),
+            SerializeType::RocketMq,
+            header,
+            b"body",
+            &mut out,
+        );
+        out
+    }
+    let props = "TAGS\u{1}t\u{2}UNIQ_KEY\u{1}7F0000010001000000000000000000AB\u{2}";
+    let full = SendMessageRequestHeaderV2Fields {
+        producer_group: "group",
+        topic: "Topic",
+        default_topic: "TBW102",
+        default_topic_queue_nums: 4,
+        queue_id: 3,
+        sys_flag: 0,
+        born_timestamp: 1_700_000_000_123,
+        flag: 0,
+        properties: Some(props),
+        reconsume_times: Some(0),
+        unit_mode: Some(false),
+        max_reconsume_times: Some(16),
+        batch: Some(true),
+        broker_name: Some("broker-a"),
+    };
+    let owned = SendMessageRequestHeaderV2 {
+        producer_group: "group".into(),
+        topic: "Topic".into(),
+        default_topic: "TBW102".into(),
+        default_topic_queue_nums: 4,
+        queue_id: 3,
+        sys_flag: 0,
+        born_timestamp: 1_700_000_000_123,
+        flag: 0,
+        properties: Some(props.into()),
+        reconsume_times: Some(0),
+        unit_mode: Some(false),
+        max_reconsume_times: Some(16),
+        batch: Some(true),
+        broker_name: Some("broker-a".into()),
+    };
+    assert_eq!(frame(&full), frame(&owned));
+    let bare = SendMessageRequestHeaderV2Fields {
+        properties: None,
+        reconsume_times: None,
+        unit_mode: None,
+        max_reconsume_times: None,
+        batch: None,
+        broker_name: None,
+        ..full
+    };
+    let owned_bare = SendMessageRequestHeaderV2 {
+        properties: None,
+        reconsume_times: None,
+        unit_mode: None,
+        max_reconsume_times: None,
+        batch: None,
+        broker_name: None,
+        ..owned
+    };
+    assert_eq!(frame(&bare), frame(&owned_bare));
+}

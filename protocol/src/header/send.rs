@@ -101,6 +101,59 @@ command_header! {
     }
 }
 
+/// The fields of a [`SendMessageRequestHeaderV2`], borrowed: what a client writes for every
+/// send with no allocation. Writes exactly the owned header's bytes (keys `a`..`n`, in that
+/// order, optional ones only when set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendMessageRequestHeaderV2Fields<'a> {
+    pub producer_group: &'a str,
+    pub topic: &'a str,
+    pub default_topic: &'a str,
+    pub default_topic_queue_nums: i32,
+    pub queue_id: i32,
+    pub sys_flag: i32,
+    pub born_timestamp: i64,
+    pub flag: i32,
+    pub properties: Option<&'a str>,
+    pub reconsume_times: Option<i32>,
+    pub unit_mode: Option<bool>,
+    pub max_reconsume_times: Option<i32>,
+    pub batch: Option<bool>,
+    pub broker_name: Option<&'a str>,
+}
+
+impl crate::ext::WriteFields for SendMessageRequestHeaderV2Fields<'_> {
+    fn write_fields<S: crate::ext::FieldSink>(&self, sink: &mut S) {
+        use crate::ext::FieldValue;
+        sink.field("a", self.producer_group);
+        sink.field("b", self.topic);
+        sink.field("c", self.default_topic);
+        self.default_topic_queue_nums.write_field("d", sink);
+        self.queue_id.write_field("e", sink);
+        self.sys_flag.write_field("f", sink);
+        self.born_timestamp.write_field("g", sink);
+        self.flag.write_field("h", sink);
+        if let Some(v) = self.properties {
+            sink.field("i", v);
+        }
+        if let Some(v) = self.reconsume_times {
+            v.write_field("j", sink);
+        }
+        if let Some(v) = self.unit_mode {
+            v.write_field("k", sink);
+        }
+        if let Some(v) = self.max_reconsume_times {
+            v.write_field("l", sink);
+        }
+        if let Some(v) = self.batch {
+            v.write_field("m", sink);
+        }
+        if let Some(v) = self.broker_name {
+            sink.field("n", v);
+        }
+    }
+}
+
 /// The fields of a single message's [`SendMessageResponseHeader`], borrowed: what a broker
 /// writes straight into its output buffer for every acknowledged send, with no allocation.
 /// Writes the same keys in the same order as the owned header.
