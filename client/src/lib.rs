@@ -3,8 +3,9 @@
 //! and a [`PullConsumer`] (assign, poll, commit).
 //!
 //! **Threading.** The client owns its network I/O: each connection has a reader and a writer
-//! thread, and callers hand requests over and get replies back through flume channels. So a
-//! call blocks the calling thread (`send`), or returns a future that needs no particular
+//! thread; callers encode requests into the connection's shared (bounded) buffer and get
+//! each reply through a one-shot channel, and the push consumer hands messages to its
+//! listener threads through flume. So a call blocks the calling thread (`send`), or returns a future that needs no particular
 //! executor (`send_async`: tokio, async-std, glommio or `futures::executor::block_on`).
 //! Connections go to the shard that owns each queue when the route publishes shard ports.
 //!
