@@ -37,7 +37,9 @@ pub use admin::Admin;
 pub use consumer::{PullConsumer, PullConsumerConfig, StartFrom};
 pub use error::{ClientError, Result};
 pub use message::{Message, ReceivedMessage};
-pub use producer::{InFlight, Producer, ProducerConfig, QueueSelector, SelectQueue, SendResult};
+pub use producer::{
+    Acked, InFlight, Producer, ProducerConfig, QueueSelector, SelectQueue, SendResult,
+};
 pub use push::{
     ConsumeResult, Listener, MessageModel, OnMessage, PushConsumer, PushConsumerConfig,
 };

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use rustc_hash::FxHashMap;
@@ -98,6 +98,15 @@ const PROVISIONAL_ROUTE_MS: i64 = 1_000;
 /// The topic a broker creates unknown topics from.
 const DEFAULT_TOPIC: &str = "TBW102";
 
+/// What [`InFlight::wait_ack`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Acked {
+    pub queue_offset: i64,
+    /// When the connection's reader received the acknowledgement, not when the caller
+    /// looked: where a send's latency ends.
+    pub received: Instant,
+}
+
 /// A send on its way: wait for the broker's acknowledgement, blocking or as a future.
 pub struct InFlight {
     pending: PendingReply,
@@ -117,11 +126,15 @@ impl InFlight {
         )
     }
 
-    /// Like [`InFlight::wait`], with the same checks, but returns only the queue offset:
-    /// no [`SendResult`] is built (a load generator's hot path).
-    pub fn wait_ack(self, timeout: Duration) -> Result<i64> {
-        let reply = self.pending.wait(timeout)?;
-        Producer::ack(self.queues[self.index].addr, reply).map(|h| h.queue_offset)
+    /// Like [`InFlight::wait`], with the same checks, but returns only the queue offset and
+    /// when the acknowledgement arrived: no [`SendResult`] is built (a load generator's hot
+    /// path).
+    pub fn wait_ack(self, timeout: Duration) -> Result<Acked> {
+        let (reply, received) = self.pending.wait_received(timeout)?;
+        Producer::ack(self.queues[self.index].addr, reply).map(|h| Acked {
+            queue_offset: h.queue_offset,
+            received,
+        })
     }
 
     /// Whether the acknowledgement (or a failure) has arrived: `wait` won't block.

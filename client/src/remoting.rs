@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use rustc_hash::FxHashMap;
@@ -31,7 +31,8 @@ const LINGER_YIELDS: usize = 8;
 /// A woken writer stops waiting for more once this much is buffered.
 const LINGER_BYTES: usize = 64 * 1024;
 
-type ReplySender = oneshot::Sender<Result<Command>>;
+/// A reply and when the reader took it off the socket.
+type ReplySender = oneshot::Sender<(Command, Instant)>;
 
 /// A handler for requests the server sends (NOTIFY_CONSUMER_IDS_CHANGED, ...).
 pub type ServerRequests = flume::Sender<Command>;
@@ -107,20 +108,26 @@ pub struct Connection {
 pub struct PendingReply {
     addr: SocketAddr,
     what: &'static str,
-    rx: oneshot::Receiver<Result<Command>>,
+    rx: oneshot::Receiver<(Command, Instant)>,
 }
 
 impl PendingReply {
     /// Blocks until the reply arrives or `timeout` passes.
     pub fn wait(self, timeout: Duration) -> Result<Command> {
+        self.wait_received(timeout).map(|(reply, _)| reply)
+    }
+
+    /// Like [`PendingReply::wait`], and also says when the connection's reader received the
+    /// reply (not when this call saw it): what a latency measurement should stop at.
+    pub fn wait_received(self, timeout: Duration) -> Result<(Command, Instant)> {
         // A reply that is already there needs no clock read.
         match self.rx.try_recv() {
-            Ok(reply) => return reply,
+            Ok(reply) => return Ok(reply),
             Err(oneshot::TryRecvError::Disconnected) => return Err(self.closed()),
             Err(oneshot::TryRecvError::Empty) => {}
         }
         match self.rx.recv_timeout(timeout) {
-            Ok(reply) => reply,
+            Ok(reply) => Ok(reply),
             Err(oneshot::RecvTimeoutError::Timeout) => Err(ClientError::Timeout {
                 addr: self.addr,
                 what: self.what,
@@ -139,7 +146,7 @@ impl PendingReply {
     pub async fn wait_async(self) -> Result<Command> {
         let (addr, what) = (self.addr, self.what);
         match self.rx.await {
-            Ok(reply) => reply,
+            Ok((reply, _)) => Ok(reply),
             Err(_) => Err(ClientError::Closed { addr, what }),
         }
     }
@@ -349,6 +356,8 @@ fn read_loop(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        // Every reply this read completes counts as received now.
+        let received = Instant::now();
         input.extend_from_slice(&chunk[..n]);
         let mut broken = false;
         loop {
@@ -385,7 +394,7 @@ fn read_loop(
             }
             drop(state);
             for (tx, cmd) in completing.drain(..) {
-                let _ = tx.send(Ok(cmd));
+                let _ = tx.send((cmd, received));
             }
         }
         if broken {
@@ -446,6 +455,31 @@ mod tests {
                 each(&mut stream, cmd);
             }
         }
+    }
+
+    #[test]
+    fn a_reply_is_stamped_when_the_reader_receives_it_not_when_the_caller_waits() {
+        // The server answers at once; the caller looks only 300 ms later.
+        let addr = server(|stream| {
+            each_request(stream, |s, cmd| {
+                let mut out = BytesMut::new();
+                Command::ok(&cmd, Bytes::new()).encode(&mut out);
+                s.write_all(&out).unwrap();
+            })
+        });
+        let conn = Connection::connect(addr, Duration::from_secs(2), None).unwrap();
+        let sent = Instant::now();
+        let pending = conn.request("TEST", 1, &(), b"x").unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let looked = Instant::now();
+        let (reply, received) = pending.wait_received(Duration::from_secs(5)).unwrap();
+        assert_eq!(reply.head.code, response_code::SUCCESS);
+        assert!(received >= sent, "stamped before the request was sent");
+        assert!(
+            received < looked,
+            "stamped when the caller looked ({:?} after sending), not on arrival",
+            received - sent
+        );
     }
 
     #[test]

@@ -209,21 +209,24 @@ fn worker(
 }
 
 /// Counts the sends at the front of the window that are done, after waiting for the oldest
-/// when `block`; one clock read serves every reply counted.
+/// when `block`. Each latency ends when the client's reader received the acknowledgement,
+/// not when this worker got round to looking (a paced worker looks once per slot).
 fn complete(inflight: &mut VecDeque<(InFlight, Instant)>, rec: &mut Recorder, block: bool) {
-    let mut now = None;
+    let mut waited = false;
     while let Some((f, _)) = inflight.front() {
         // Blocking: the first one is waited for; then only those already done.
-        if !(f.is_done() || block && now.is_none()) {
+        if !(f.is_done() || block && !waited) {
             break;
         }
+        waited = true;
         let Some((f, scheduled)) = inflight.pop_front() else {
             break;
         };
-        let result = f.wait_ack(SEND_TIMEOUT);
-        let at = *now.get_or_insert_with(Instant::now);
-        match result {
-            Ok(_) => rec.ok_at(at.saturating_duration_since(scheduled), at),
+        match f.wait_ack(SEND_TIMEOUT) {
+            Ok(acked) => rec.ok_at(
+                acked.received.saturating_duration_since(scheduled),
+                acked.received,
+            ),
             Err(e) => rec.error(&error_kind(&e)),
         }
     }
