@@ -4,7 +4,8 @@
 # the machine's cores. Writes <name>.json (mqperf's summary) and the plots into $OUT.
 #   docs/perf/run.sh [OUT]         (OUT defaults to docs/perf/results)
 #   ONLY=half docs/perf/run.sh     only the runs whose name matches; HALF=<msg/s> sets the
-#                                  fixed rate of the paced runs
+#                                  fixed rate of the paced runs; ONLY=rate runs the
+#                                  latency-against-rate sweep
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-docs/perf/results}
@@ -46,3 +47,8 @@ PACED="--producers 2 --inflight 1536 --threads 2 --rate $HALF"
 run half-2shards 2 "" produce --topic PerfH --duration 15s --warmup 2s $PACED --plot "$OUT/half-2shards.svg" --hgrm "$OUT/half-2shards.hgrm"
 run e2e-half-2shards 2 "" e2e --topic PerfE --duration 15s --warmup 2s $PACED --plot "$OUT/e2e-half-2shards.svg"
 run e2e-50k-1shard 1 "" e2e --topic PerfE --duration 15s --warmup 2s --producers 1 --threads 1 --rate 50000 --plot "$OUT/e2e-50k-1shard.svg"
+# Latency against rate: one shard, one producer on one thread, fixed rates from low to
+# high, to show where the tail comes from on this machine (see the README).
+for r in 5000 20000 50000 100000 200000; do
+  run "rate-${r}-1shard" 1 "" produce --topic PerfR --duration 15s --warmup 2s --producers 1 --threads 1 --rate "$r"
+done
