@@ -120,7 +120,10 @@ async fn write_loop(shard: Rc<Shard>, outbox: Rc<Outbox>, mut writer: Half) {
                     outbox.reply_arrived().await;
                     Ok(())
                 };
-                if let Err(e) = future::or(durable, reply).await {
+                // The reply side is polled first: woken by a reply, the wait ends without
+                // polling the durability side again (each poll of it registers a waiter
+                // with the log).
+                if let Err(e) = future::or(reply, durable).await {
                     outbox.fail_acks(&e.to_string());
                 }
                 continue;

@@ -19,7 +19,7 @@ use shardmq_protocol::message::{encode_batch, BatchEntry};
 use crate::error::{ClientError, Result};
 use crate::message::Message;
 use crate::pool::Pool;
-use crate::remoting::{expect, Connection, PendingReply};
+use crate::remoting::{expect, PendingReply};
 use crate::route::{write_queues, QueueAddr, Routes, ROUTE_REFRESH};
 
 /// A caller's queue choice: an index into the writable queues for a message.
@@ -224,15 +224,19 @@ thread_local! {
 
 /// Calls `f` with `msg`'s encoded properties, UNIQ_KEY set to `uniq`.
 fn with_properties<R>(msg: &Message, uniq: &str, f: impl FnOnce(&str) -> R) -> R {
+    let encode = |text: &mut String| {
+        text.clear();
+        msg.encode_properties_with(names::UNIQ_CLIENT_MESSAGE_ID_KEYIDX, uniq, text);
+    };
     PROPERTIES.with(|cell| match cell.try_borrow_mut() {
         Ok(mut text) => {
-            text.clear();
-            msg.encode_properties_with(names::UNIQ_CLIENT_MESSAGE_ID_KEYIDX, uniq, &mut text);
+            encode(&mut text);
             f(&text)
         }
+        // Only if `f` sent again on this thread: that send gets a buffer of its own.
         Err(_) => {
             let mut text = String::new();
-            msg.encode_properties_with(names::UNIQ_CLIENT_MESSAGE_ID_KEYIDX, uniq, &mut text);
+            encode(&mut text);
             f(&text)
         }
     })
@@ -427,7 +431,7 @@ impl Producer {
         now: i64,
     ) -> Result<(PendingReply, String)> {
         let uniq = self.inner.ids.next(now);
-        let conn: Connection = self.inner.pool.get(queue.addr)?;
+        let conn = self.inner.pool.get(queue.addr)?;
         let mut ids = Vec::with_capacity(messages.len());
         let mut entries = Vec::with_capacity(messages.len());
         for m in messages {

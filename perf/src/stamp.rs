@@ -20,11 +20,16 @@ pub fn now_us() -> u64 {
 /// A body of `size_bytes`, stamped with the current time when it has room.
 pub fn stamped(size_bytes: usize) -> Bytes {
     let mut body = vec![b'x'; size_bytes];
-    if size_bytes >= STAMP_LEN {
-        body[..MAGIC.len()].copy_from_slice(MAGIC);
-        body[MAGIC.len()..STAMP_LEN].copy_from_slice(&now_us().to_le_bytes());
-    }
+    write_stamp(&mut body, now_us());
     Bytes::from(body)
+}
+
+/// Writes the stamp (magic, then `sent_us`) at the start of `body` when it has room.
+fn write_stamp(body: &mut [u8], sent_us: u64) {
+    if body.len() >= STAMP_LEN {
+        body[..MAGIC.len()].copy_from_slice(MAGIC);
+        body[MAGIC.len()..STAMP_LEN].copy_from_slice(&sent_us.to_le_bytes());
+    }
 }
 
 /// Stamped bodies for one sending thread: they are cut from a shared arena (one allocation
@@ -63,8 +68,7 @@ impl Stamper {
         self.arena.put_bytes(b'x', self.size);
         if self.size >= STAMP_LEN {
             let sent = self.wall_us(at);
-            self.arena[..MAGIC.len()].copy_from_slice(MAGIC);
-            self.arena[MAGIC.len()..STAMP_LEN].copy_from_slice(&sent.to_le_bytes());
+            write_stamp(&mut self.arena, sent);
         }
         self.arena.split().freeze()
     }

@@ -41,8 +41,8 @@ impl Recorder {
         self.ok_at(latency, Instant::now());
     }
 
-    /// Records one success with its latency; `now` is the caller's clock reading (no clock
-    /// read here).
+    /// Records one success with its latency, which ended at `now` (a clock reading the caller
+    /// already has: no clock read here).
     pub fn ok_at(&mut self, latency: Duration, now: Instant) {
         self.hist
             .saturating_record(latency.as_micros().max(1) as u64);

@@ -12,7 +12,7 @@ use crate::shard::{Origin, Shard};
 mod client;
 mod offset;
 mod pull;
-pub mod send;
+pub(crate) mod send;
 mod topic;
 
 pub use client::{connection_closed, expire_clients, CLIENT_SCAN_EVERY};
