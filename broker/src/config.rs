@@ -48,6 +48,16 @@ pub const TOPIC_QUEUE_NUMS_MAX: i32 = 1024;
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 /// How long CommitLog segments are kept by default, in hours (RocketMQ's `fileReservedTime`).
 pub const DEFAULT_FILE_RESERVED_HOURS: u64 = 72;
+/// Most topics a broker holds by default (`maxTopicCount`); creating one more is refused.
+pub const DEFAULT_MAX_TOPIC_COUNT: usize = 100_000;
+/// Most client connections one shard serves by default (`maxConnectionsPerShard`); more
+/// are closed at accept, with a log line.
+pub const DEFAULT_MAX_CONNECTIONS_PER_SHARD: usize = 10_000;
+/// How long a shard waits by default for another shard to answer a forwarded request
+/// (`forwardTimeoutMillis`), on top of the time a long-polling pull may be held; then the
+/// client gets SYSTEM_BUSY and retries.
+pub const DEFAULT_FORWARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Most name servers in `--namesrv` / `namesrvAddr`: each one gets a registration and a
 /// heartbeat per interval.
 pub const NAMESRV_ADDRS_MAX: usize = 32;
@@ -66,8 +76,12 @@ mod key {
     pub const MAX_MESSAGE_SIZE: &str = "maxMessageSize";
     pub const FILE_RESERVED_TIME: &str = "fileReservedTime";
     pub const BROKER_IP1: &str = "brokerIP1";
+    // ShardMQ's own keys (RocketMQ has no such bounds).
+    pub const MAX_TOPIC_COUNT: &str = "maxTopicCount";
+    pub const MAX_CONNECTIONS_PER_SHARD: &str = "maxConnectionsPerShard";
+    pub const FORWARD_TIMEOUT_MILLIS: &str = "forwardTimeoutMillis";
 
-    pub const ALL: [&str; 12] = [
+    pub const ALL: [&str; 15] = [
         CLUSTER,
         BROKER_NAME,
         BROKER_ID,
@@ -80,6 +94,9 @@ mod key {
         MAX_MESSAGE_SIZE,
         FILE_RESERVED_TIME,
         BROKER_IP1,
+        MAX_TOPIC_COUNT,
+        MAX_CONNECTIONS_PER_SHARD,
+        FORWARD_TIMEOUT_MILLIS,
     ];
 }
 
@@ -213,6 +230,13 @@ pub struct BrokerConfig {
     /// Largest frame accepted, in bytes, 1..=`i32::MAX` (the frame length is an i32 on the
     /// wire).
     pub max_frame_bytes: usize,
+    /// Most topics this broker holds, ≥ 1 (`maxTopicCount`).
+    pub max_topic_count: usize,
+    /// Most client connections per shard, ≥ 1 (`maxConnectionsPerShard`).
+    pub max_connections_per_shard: usize,
+    /// How long a forwarded request may wait for its owner shard, 1 ms to 10 min
+    /// (`forwardTimeoutMillis`), plus a pull's hold time.
+    pub forward_timeout: std::time::Duration,
 }
 
 impl BrokerConfig {
@@ -341,6 +365,15 @@ impl BrokerConfig {
                 .parse(key::FILE_RESERVED_TIME, parse_hours)?
                 .unwrap_or(DEFAULT_FILE_RESERVED_HOURS),
             max_frame_bytes: args.max_frame_bytes,
+            max_topic_count: file
+                .parse(key::MAX_TOPIC_COUNT, parse_count)?
+                .unwrap_or(DEFAULT_MAX_TOPIC_COUNT),
+            max_connections_per_shard: file
+                .parse(key::MAX_CONNECTIONS_PER_SHARD, parse_count)?
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_SHARD),
+            forward_timeout: file
+                .parse(key::FORWARD_TIMEOUT_MILLIS, parse_forward_timeout)?
+                .unwrap_or(DEFAULT_FORWARD_TIMEOUT),
         };
         config.check_conflicts()?;
         Ok((config, warnings))
@@ -621,6 +654,20 @@ fn parse_max_message_bytes(raw: &str) -> Result<usize, String> {
 fn parse_hours(raw: &str) -> Result<u64, String> {
     raw.parse()
         .map_err(|_| "expected a whole number of hours ≥ 0".to_owned())
+}
+
+fn parse_count(raw: &str) -> Result<usize, String> {
+    match raw.parse::<usize>() {
+        Ok(n) if (1..=100_000_000).contains(&n) => Ok(n),
+        _ => Err("expected a count, 1 to 100000000".to_owned()),
+    }
+}
+
+fn parse_forward_timeout(raw: &str) -> Result<std::time::Duration, String> {
+    match raw.parse::<u64>() {
+        Ok(ms) if (1..=600_000).contains(&ms) => Ok(std::time::Duration::from_millis(ms)),
+        _ => Err("expected milliseconds, 1 to 600000".to_owned()),
+    }
 }
 
 fn check_shards(shards: &usize) -> Result<(), String> {
@@ -1041,6 +1088,9 @@ mod tests {
                 max_message_bytes: 4 * 1024 * 1024,
                 file_reserved_hours: 72,
                 max_frame_bytes: 16 * 1024 * 1024,
+                max_topic_count: 100_000,
+                max_connections_per_shard: 10_000,
+                forward_timeout: std::time::Duration::from_secs(10),
             }
         );
         assert!(config.standalone());
@@ -1130,6 +1180,9 @@ defaultTopicQueueNums = 16
 maxMessageSize = 1048576
 fileReservedTime = 48
 brokerIP1 = 127.0.0.1
+maxTopicCount = 500
+maxConnectionsPerShard = 64
+forwardTimeoutMillis = 750
 ";
         let (config, warnings) = resolve_with_conf(text, &[]).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
@@ -1149,6 +1202,12 @@ brokerIP1 = 127.0.0.1
         assert_eq!(config.file_reserved_hours, 48);
         assert_eq!(config.advertise_ip, ip("127.0.0.1"));
         assert_eq!(config.advertised_addr(), addr("127.0.0.1:20911"));
+        assert_eq!(config.max_topic_count, 500);
+        assert_eq!(config.max_connections_per_shard, 64);
+        assert_eq!(
+            config.forward_timeout,
+            std::time::Duration::from_millis(750)
+        );
     }
 
     #[test]
@@ -1201,6 +1260,9 @@ brokerIP1 = 127.0.0.1
             ("maxMessageSize=-1", "size in bytes"),
             ("maxMessageSize=4MB", "size in bytes"),
             ("fileReservedTime=-1", "hours"),
+            ("maxTopicCount=0", "1 to 100000000"),
+            ("maxConnectionsPerShard=many", "1 to 100000000"),
+            ("forwardTimeoutMillis=0", "1 to 600000"),
             ("listenPort=70000", "port number"),
             ("brokerIP1=not-an-ip", "IP address"),
             ("brokerIP1=0.0.0.0", "not 0.0.0.0"),

@@ -20,7 +20,7 @@ use glommio::net::TcpStream;
 use shardmq_protocol::codes::response_code;
 use shardmq_protocol::command::{Command, Head};
 use shardmq_protocol::frame::FrameDecoder;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::handlers;
 use crate::outbox::{Next, Outbox};
@@ -36,10 +36,24 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
     let peer = reader_peer.to_string();
     let _ = stream.set_nodelay(true);
+    let outbox = Rc::new(Outbox::new());
+    let Some(connection) = shard.add_connection(outbox.clone()) else {
+        // Closing at once is the refusal: the client sees the connection end and retries
+        // elsewhere or later. Logged on the first refusal and every 1,000th after.
+        let refused = shard.counters().connection_refused;
+        if refused % 1000 == 1 {
+            warn!(
+                shard = shard.id,
+                %peer,
+                max = shard.config.max_connections_per_shard,
+                refused,
+                "connection refused: the shard has maxConnectionsPerShard connections"
+            );
+        }
+        return;
+    };
     let stream = Rc::new(RefCell::new(stream));
     let (mut reader, writer) = (Half(stream.clone()), Half(stream));
-    let outbox = Rc::new(Outbox::new());
-    let connection = shard.add_connection(outbox.clone());
     let peer_addr = reader_peer;
     let write_task =
         glommio::spawn_local(write_loop(shard.clone(), outbox.clone(), writer)).detach();

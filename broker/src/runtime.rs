@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use glommio::channels::channel_mesh::{Full, MeshBuilder};
 use glommio::net::TcpListener;
 use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
 use shardmq_namesrv::{NameServer, NamesrvConfig};
@@ -20,12 +19,13 @@ use tracing::{info, warn};
 
 use crate::config::{BrokerConfig, FlushDiskType};
 use crate::handlers::apply_topic;
-use crate::shard::{Shard, ShardMsg};
+use crate::shard::inbox::Hooks;
+use crate::shard::mesh::{self, MeshBuilders};
+use crate::shard::Shard;
 use crate::store::metadata::{self, ConsumerOffsets, TopicConfigs};
 use crate::store::{FlushMode, Store, StoreConfig};
 
-/// Depth of each shard-to-shard channel.
-pub const MESH_CHANNEL_DEPTH: usize = 1024;
+pub use crate::shard::mesh::MESH_CHANNEL_DEPTH;
 /// Registered I/O memory per shard executor (glommio locks it; see tuning/README.md).
 pub const SHARD_IO_MEMORY_BYTES: usize = 512 * 1024;
 /// Where shard 0 keeps the queue moves (beside topics.json).
@@ -37,6 +37,7 @@ const PERSIST_EVERY: Duration = Duration::from_secs(5);
 pub struct Broker {
     config: Arc<BrokerConfig>,
     stop: Arc<AtomicBool>,
+    hooks: Arc<Hooks>,
     pool: Option<std::thread::JoinHandle<()>>,
     namesrv: Option<NameServer>,
 }
@@ -68,7 +69,8 @@ impl Broker {
         let config = Arc::new(config);
         let stop = Arc::new(AtomicBool::new(false));
         let shards = config.shards;
-        let mesh: MeshBuilder<ShardMsg, Full> = MeshBuilder::full(shards, MESH_CHANNEL_DEPTH);
+        let mesh = MeshBuilders::new(shards);
+        let hooks = Arc::new(Hooks::new(shards));
         let (ready_tx, ready_rx) = mpsc::channel::<Result<usize, String>>();
         let namesrv_addrs: Vec<SocketAddr> = match &namesrv {
             Some(ns) => {
@@ -83,6 +85,7 @@ impl Broker {
         let pool = {
             let config = config.clone();
             let stop = stop.clone();
+            let hooks = hooks.clone();
             // One pinned executor per CPU; more shards than CPUs run unpinned (tests, small
             // hosts), which the tuning guide advises against.
             let cpus = std::thread::available_parallelism().map_or(1, usize::from);
@@ -97,7 +100,7 @@ impl Broker {
                 .on_all_shards(move || {
                     let ready = ready_tx.clone();
                     async move {
-                        if let Err(e) = run_shard(config, mesh, stop, namesrv_addrs, ready.clone()).await {
+                        if let Err(e) = run_shard(config, mesh, stop, hooks, namesrv_addrs, ready.clone()).await {
                             let _ = ready.send(Err(e));
                         }
                     }
@@ -119,6 +122,7 @@ impl Broker {
         let mut broker = Broker {
             config,
             stop,
+            hooks,
             pool: Some(pool),
             namesrv,
         };
@@ -147,6 +151,15 @@ impl Broker {
     /// The embedded name server's address, in standalone mode.
     pub fn namesrv_addr(&self) -> Option<SocketAddr> {
         self.namesrv.as_ref().map(NameServer::local_addr)
+    }
+
+    /// Pauses (or resumes) shard `shard`'s inbox loop: while paused it takes nothing from its
+    /// peers, so their forwards to it time out and their state copies wait. For tests and
+    /// diagnostics of the cross-shard paths; a broker never pauses itself.
+    pub fn pause_inbox(&self, shard: usize, paused: bool) {
+        if let Some(p) = self.hooks.paused.get(shard) {
+            p.store(paused, Ordering::Relaxed);
+        }
     }
 
     /// Stops accepting, lets in-flight writes finish, flushes, checkpoints and waits.
@@ -194,16 +207,17 @@ fn offsets_path(config: &BrokerConfig, shard: usize) -> PathBuf {
 
 async fn run_shard(
     config: Arc<BrokerConfig>,
-    mesh: MeshBuilder<ShardMsg, Full>,
+    mesh: MeshBuilders,
     stop: Arc<AtomicBool>,
+    hooks: Arc<Hooks>,
     namesrv: Vec<SocketAddr>,
     ready: mpsc::Sender<Result<usize, String>>,
 ) -> Result<(), String> {
-    let (senders, mut receivers) = mesh
+    let (senders, inbound) = mesh
         .join()
         .await
-        .map_err(|_| "joining the shard mesh failed".to_string())?;
-    let id = senders.peer_id();
+        .map_err(|e| format!("joining the shard mesh failed: {e}"))?;
+    let id = senders.id();
     let config = Rc::new((*config).clone());
     let mut store_config = StoreConfig::new(&config.data_dir, id as u16);
     store_config.flush = match config.flush {
@@ -265,47 +279,9 @@ async fn run_shard(
                 shard.wake_pulls(topic, queue_id);
             }
         }));
-    for (_, rx) in receivers.streams() {
-        let shard = shard.clone();
-        glommio::spawn_local(async move {
-            while let Some(msg) = rx.recv().await {
-                match msg {
-                    ShardMsg::Forward {
-                        token,
-                        origin,
-                        request,
-                    } => {
-                        let shard = shard.clone();
-                        glommio::spawn_local(async move {
-                            let reply = crate::handlers::handle(&shard, origin, request).await;
-                            let _ = shard
-                                .mesh
-                                .send_to(origin.shard, ShardMsg::Reply { token, reply })
-                                .await;
-                        })
-                        .detach();
-                    }
-                    ShardMsg::Reply { token, reply } => shard.complete(token, reply),
-                    ShardMsg::TopicChanged(t) => apply_topic(&shard, t),
-                    ShardMsg::TopicDeleted(t) => {
-                        shard.topics.borrow_mut().remove(&t);
-                    }
-                    ShardMsg::Push {
-                        connection,
-                        command,
-                    } => shard.push(connection, command),
-                    ShardMsg::QueueMoved {
-                        queue_move,
-                        offsets,
-                    } => crate::handlers::apply_move(&shard, queue_move, offsets),
-                    ShardMsg::ConnectionClosed {
-                        shard: from,
-                        connection,
-                    } => crate::handlers::connection_closed(&shard, from, connection),
-                }
-            }
-        })
-        .detach();
+    glommio::spawn_local(crate::shard::inbox::run(shard.clone(), inbound, hooks)).detach();
+    for peer in (0..config.shards).filter(|p| *p != id) {
+        glommio::spawn_local(mesh::pump(shard.clone(), peer)).detach();
     }
     let main = listen(config.listen).map_err(|e| {
         format!(
@@ -360,12 +336,14 @@ async fn run_shard(
     let mut last_expiry = std::time::Instant::now();
     while !stop.load(Ordering::SeqCst) {
         glommio::timer::sleep(Duration::from_millis(50)).await;
+        shard.expire_forwards();
         persist(&shard, false);
         if last_expiry.elapsed() >= crate::handlers::CLIENT_SCAN_EVERY {
             last_expiry = std::time::Instant::now();
             crate::handlers::expire_clients(&shard);
         }
     }
+    shard.set_stopping();
     for task in registration {
         let _ = task.await;
     }
@@ -373,6 +351,7 @@ async fn run_shard(
         warn!(shard = id, "closing the store: {e}");
     }
     persist(&shard, true);
+    crate::shard::log_counters(&shard);
     info!(shard = id, "shard stopped");
     Ok(())
 }

@@ -11,6 +11,8 @@
 //! - [`body`]: JSON bodies (heartbeat, route, register broker, lock batch, ...).
 //! - [`message`]: the stored-message layout pull responses carry, properties, batch bodies
 //!   and the offset msgId.
+//! - [`names`]: validated topic, group and queue-id newtypes (RocketMQ's naming rules);
+//!   [`request`]: what a request is about (its owner key), read and validated once.
 //! - [`error`]: one error type; `Incomplete` (read more) is separate from corrupt input.
 //!
 //! ```
@@ -50,7 +52,9 @@ mod header_json;
 mod json_scan;
 mod lenient;
 pub mod message;
+pub mod names;
 mod read;
+pub mod request;
 
 pub use bytestring::ByteString;
 pub use error::{Error, Result};

@@ -4,7 +4,7 @@
 //! closed connection, 120 s without a heartbeat), every member gets a oneway
 //! NOTIFY_CONSUMER_IDS_CHANGED (40) on its own connection, whichever shard holds it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -21,31 +21,14 @@ use shardmq_protocol::header::{
 
 use super::error;
 use crate::routing::group_home;
-use crate::shard::{ConsumerClient, Origin, QueueLock, Shard, LOCK_MAX_LIVE_MS};
+use crate::shard::{
+    ConsumerClient, Origin, QueueLock, Shard, LOCK_MAX_LIVE_MS, MAX_GROUPS, MAX_LOCKS,
+};
 
 /// A client silent this long is dropped from its groups (RocketMQ's channel expiry).
 pub const CLIENT_EXPIRY: Duration = Duration::from_secs(120);
 /// How often group homes look for expired clients.
 pub const CLIENT_SCAN_EVERY: Duration = Duration::from_secs(10);
-
-/// The consumer group a lock request is about (its home shard handles it).
-pub fn group_of_body(request: &Command) -> Option<String> {
-    LockBatchRequestBody::decode(&request.body)
-        .ok()
-        .map(|b| b.consumer_group)
-}
-
-/// The home shards of a heartbeat's consumer groups.
-pub fn homes(shard: &Shard, request: &Command) -> BTreeSet<usize> {
-    HeartbeatData::decode(&request.body)
-        .map(|hb| {
-            hb.consumer_data_set
-                .iter()
-                .map(|c| group_home(&c.group_name, shard.shards))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 pub fn handle(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Command {
     match request.head.code {
@@ -117,6 +100,16 @@ fn heartbeat(shard: &Shard, origin: Origin, request: &Command) -> Command {
                 .iter()
                 .map(|s| (s.topic.clone(), s.sub_string.clone()))
                 .collect();
+            if !groups.contains_key(&consumer.group_name) && groups.len() >= MAX_GROUPS {
+                return error(
+                    request,
+                    response_code::SYSTEM_ERROR,
+                    format!(
+                        "consumer group {} not registered: shard {} is home to {MAX_GROUPS} groups already",
+                        consumer.group_name, shard.id
+                    ),
+                );
+            }
             let members = groups.entry(consumer.group_name.clone()).or_default();
             let client = ConsumerClient {
                 last_seen: now,
@@ -203,7 +196,7 @@ fn lock(shard: &Shard, request: &Command, take: bool) -> Command {
                 l.client_id == body.client_id
                     || now.duration_since(l.last_renewed).as_millis() > LOCK_MAX_LIVE_MS
             });
-            if free {
+            if free && (locks.len() < MAX_LOCKS || locks.contains_key(&key)) {
                 locks.insert(
                     key,
                     QueueLock {

@@ -1,12 +1,17 @@
 //! Request handlers with RocketMQ's semantics and codes, and the routing that sends each
-//! request to the shard that owns its queue (or its consumer group).
+//! request to the shard that owns its queue (or its consumer group): [`route`] reads what a
+//! request is about once (`protocol::request::owner_key`, which also validates its names),
+//! asks `routing` for the owner, and handles it here or forwards it over the mesh.
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use shardmq_protocol::codes::{request_code, response_code};
 use shardmq_protocol::command::Command;
+use shardmq_protocol::request::{owner_key, OwnerKey, Refusal};
 
-use crate::routing::group_home;
+use crate::routing;
+use crate::shard::mesh::Control;
 use crate::shard::{Origin, Shard};
 
 mod client;
@@ -27,78 +32,121 @@ pub fn error(request: &Command, code: i32, remark: impl Into<String>) -> Command
     Command::error(request, code, remark)
 }
 
-/// Which shard must handle `request`: the owner of its queue, its consumer group's home, or
-/// the shard whose log holds its message. `None`: any shard (this one).
-fn owner(shard: &Shard, request: &Command) -> Option<usize> {
-    let ext = &request.ext;
-    let moves = shard.moves.borrow();
-    let queue_of = |topic_key: &str, queue_key: &str| -> Option<(&str, i32)> {
-        let topic = ext.get(topic_key)?;
-        let queue_id: i32 = ext.get(queue_key)?.parse().ok()?;
-        Some((topic, queue_id))
+/// The shard that must handle a request about `key` (`None`: this one will do).
+pub fn owner(shard: &Shard, key: &OwnerKey) -> Option<usize> {
+    routing::owner(
+        key,
+        &shard.moves.borrow(),
+        |t| topic::topic_spread(shard, t),
+        shard.shards,
+    )
+}
+
+/// How long a forward about `key` may wait for its owner: the broker's forward timeout,
+/// plus the time a pull may be held there.
+fn forward_timeout(shard: &Shard, key: &OwnerKey) -> Duration {
+    let hold_ms = match key {
+        OwnerKey::Read { hold_ms, .. } => (*hold_ms).min(pull::MAX_SUSPEND_MS as u64),
+        _ => 0,
     };
-    // Only a send's queue id wraps around the write-queue count (as the send handler does);
-    // reads and offsets name the read queue itself, which may be beyond it.
-    let send_queue_of = |topic_key: &str, queue_key: &str| {
-        queue_of(topic_key, queue_key)
-            .map(|(topic, q)| (topic, topic::effective_queue_id(shard, topic, q)))
-    };
-    let owner_of = |(topic, q): (&str, i32)| moves.owner(topic, q, topic::spread_of(shard, topic));
-    match request.head.code {
-        request_code::SEND_MESSAGE => send_queue_of("topic", "queueId").map(owner_of),
-        request_code::SEND_MESSAGE_V2 | request_code::SEND_BATCH_MESSAGE => {
-            send_queue_of("b", "e").map(owner_of)
-        }
-        // A read goes to the shard holding that offset: history stays where it was written.
-        request_code::PULL_MESSAGE => {
-            let (topic, q) = queue_of("topic", "queueId")?;
-            let offset: i64 = ext.get("queueOffset")?.parse().ok()?;
-            Some(moves.holder(
-                topic,
-                q,
-                offset.max(0) as u64,
-                topic::spread_of(shard, topic),
-            ))
-        }
-        request_code::GET_MIN_OFFSET | request_code::GET_EARLIEST_MSG_STORETIME => {
-            let (topic, q) = queue_of("topic", "queueId")?;
-            Some(moves.first_holder(topic, q, topic::spread_of(shard, topic)))
-        }
-        request_code::QUERY_CONSUMER_OFFSET
-        | request_code::UPDATE_CONSUMER_OFFSET
-        | request_code::SEARCH_OFFSET_BY_TIMESTAMP
-        | request_code::GET_MAX_OFFSET
-        | request_code::SHARDMQ_MOVE_QUEUE => queue_of("topic", "queueId").map(owner_of),
-        request_code::VIEW_MESSAGE_BY_ID => {
-            let offset: i64 = ext.get("offset")?.parse().ok()?;
-            let owner = crate::store::Position::from_raw(offset as u64).shard() as usize;
-            (owner < shard.shards).then_some(owner)
-        }
-        request_code::GET_CONSUMER_LIST_BY_GROUP | request_code::UNREGISTER_CLIENT => ext
-            .get("consumerGroup")
-            .map(|g| group_home(g, shard.shards)),
-        request_code::LOCK_BATCH_MQ | request_code::UNLOCK_BATCH_MQ => {
-            client::group_of_body(request).map(|g| group_home(&g, shard.shards))
-        }
-        _ => None,
-    }
+    shard.config.forward_timeout + Duration::from_millis(hold_ms)
+}
+
+/// A refusal at the door as a reply (`None` for a oneway request).
+fn refuse(request: &Command, refusal: Refusal) -> Option<Command> {
+    (!request.head.is_oneway()).then(|| error(request, refusal.code, refusal.remark))
 }
 
 /// Handles `request` here or on the shard that owns it. `None` for oneway requests.
+/// What the request is about is read (and its names validated) once, here.
 pub async fn route(shard: &Rc<Shard>, origin: Origin, request: Command) -> Option<Command> {
-    if request.head.code == request_code::HEART_BEAT {
-        // Each consumer group's home records it: a copy goes to every other home.
-        for home in client::homes(shard, &request)
-            .into_iter()
-            .filter(|h| *h != shard.id)
-        {
-            shard.forward(home, origin, request.clone()).await;
-        }
-        return handle(shard, origin, request).await;
+    if request.head.is_response() {
+        return None;
     }
-    match owner(shard, &request) {
-        Some(other) if other != shard.id => shard.forward(other, origin, request).await,
+    let key = match owner_key(&request) {
+        Ok(key) => key,
+        Err(refusal) => return refuse(&request, refusal),
+    };
+    if matches!(key, OwnerKey::Groups(_)) {
+        // A heartbeat: each consumer group's home records it, all of them at once.
+        let copies: Vec<_> = routing::homes(&key, shard.shards)
+            .into_iter()
+            .filter(|home| *home != shard.id)
+            .map(|home| {
+                let (shard, key, request) = (shard.clone(), key.clone(), request.clone());
+                glommio::spawn_local(async move {
+                    let timeout = forward_timeout(&shard, &key);
+                    shard.forward(home, origin, key, request, timeout).await
+                })
+            })
+            .collect();
+        let reply = handle(shard, origin, request).await;
+        for copy in copies {
+            copy.await;
+        }
+        return reply;
+    }
+    match owner(shard, &key) {
+        Some(other) if other != shard.id => {
+            let timeout = forward_timeout(shard, &key);
+            shard.forward(other, origin, key, request, timeout).await
+        }
         _ => handle(shard, origin, request).await,
+    }
+}
+
+/// Handles a request another shard forwarded here. The owner re-checks on arrival: a
+/// request for a queue that has just moved is refused (the client retries and reaches the
+/// new owner) rather than bounced on.
+pub async fn handle_forwarded(
+    shard: &Rc<Shard>,
+    origin: Origin,
+    key: OwnerKey,
+    moves_version: u64,
+    request: Command,
+) -> Option<Command> {
+    if let Some(owner) = owner(shard, &key).filter(|o| *o != shard.id) {
+        shard.count(|c| c.forward_misrouted += 1);
+        tracing::debug!(
+            shard = shard.id,
+            owner,
+            sender_moves = moves_version,
+            own_moves = shard.moves.borrow().version,
+            "a forwarded request's queue is not ours (moved)"
+        );
+        return (!request.head.is_oneway()).then(|| {
+            error(
+                &request,
+                response_code::SYSTEM_BUSY,
+                format!("the queue moved to shard {owner}; retry"),
+            )
+        });
+    }
+    handle(shard, origin, request).await
+}
+
+/// Applies a control message from a peer.
+pub fn apply_control(shard: &Shard, msg: Control) {
+    match msg {
+        Control::Topic {
+            name,
+            config,
+            revision,
+        } => {
+            shard.topics.apply(name, config, revision);
+        }
+        Control::QueueMoved {
+            queue_move,
+            offsets,
+        } => apply_move(shard, queue_move, offsets),
+        Control::Push {
+            connection,
+            command,
+        } => shard.push(connection, command),
+        Control::ConnectionClosed {
+            shard: from,
+            connection,
+        } => connection_closed(shard, from, connection),
     }
 }
 
@@ -114,23 +162,7 @@ pub fn route_boxed(
 
 /// Handles a request on this shard (which owns what it touches).
 pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: Command) -> Option<Command> {
-    if request.head.is_response() {
-        return None;
-    }
     let oneway = request.head.is_oneway();
-    // The owner re-checks on arrival: a forwarded request for a queue that has just moved
-    // is refused (the client retries and reaches the new owner) rather than bounced on.
-    if origin.shard != shard.id {
-        if let Some(owner) = owner(shard, &request).filter(|o| *o != shard.id) {
-            return (!oneway).then(|| {
-                error(
-                    &request,
-                    response_code::SYSTEM_BUSY,
-                    format!("the queue moved to shard {owner}; retry"),
-                )
-            });
-        }
-    }
     let reply = match request.head.code {
         request_code::SEND_MESSAGE
         | request_code::SEND_MESSAGE_V2

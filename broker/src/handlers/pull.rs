@@ -26,7 +26,7 @@ const MAX_PULL_MESSAGES: usize = 1024;
 /// Most bytes one pull returns (RocketMQ's default maxTransferBytesOnMessageInMemory).
 const MAX_PULL_BYTES: usize = 256 * 1024;
 /// Longest a pull may be held.
-const MAX_SUSPEND_MS: i64 = 60_000;
+pub const MAX_SUSPEND_MS: i64 = 60_000;
 
 /// Tag filter from a subscription expression: `*` (or empty) accepts all; `A || B` those
 /// tags' hashes.
@@ -72,12 +72,9 @@ pub async fn handle(shard: &Rc<Shard>, request: &Command) -> Command {
         Ok(h) => h,
         Err(e) => return error(request, response_code::SYSTEM_ERROR, e.to_string()),
     };
-    let Some(topic) = topic_or_create(shard, &h.topic) else {
-        return error(
-            request,
-            response_code::TOPIC_NOT_EXIST,
-            format!("topic[{}] not exist, apply first please!", h.topic),
-        );
+    let topic = match topic_or_create(shard, &h.topic) {
+        Ok(topic) => topic,
+        Err(missing) => return missing.reply(request, &h.topic),
     };
     if topic.perm & PERM_READ == 0 {
         return error(
@@ -116,19 +113,21 @@ pub async fn handle(shard: &Rc<Shard>, request: &Command) -> Command {
         ReadStatus::NoNewMessage | ReadStatus::NoQueue
     ) && h.queue_offset.max(0) as u64 >= result.max_offset;
     if nothing_yet && h.sys_flag & PULL_FLAG_SUSPEND != 0 && suspend_ms > 0 {
-        let arrival = shard.wait_for_message(&h.topic, h.queue_id);
-        let timeout = glommio::timer::sleep(Duration::from_millis(suspend_ms as u64));
-        future::or(
-            async {
-                let _ = arrival.await;
-            },
-            timeout,
-        )
-        .await;
-        result = match read(shard, &h, &filter) {
-            Ok(r) => r,
-            Err(e) => return error(request, response_code::SYSTEM_ERROR, e),
-        };
+        // Past the shard's bound on held pulls, the pull is answered at once (not found).
+        if let Some(arrival) = shard.wait_for_message(&h.topic, h.queue_id) {
+            let timeout = glommio::timer::sleep(Duration::from_millis(suspend_ms as u64));
+            future::or(
+                async {
+                    let _ = arrival.await;
+                },
+                timeout,
+            )
+            .await;
+            result = match read(shard, &h, &filter) {
+                Ok(r) => r,
+                Err(e) => return error(request, response_code::SYSTEM_ERROR, e),
+            };
+        }
     }
     respond(request, &h, result)
 }

@@ -43,7 +43,8 @@ pub fn store_inline(shard: &Rc<Shard>, origin: Origin, request: &Command, outbox
     let Ok(view) = SendMessageView::decode(&request.ext, short_keys) else {
         return false;
     };
-    if view.batch {
+    if view.batch || view.queue_id < 0 {
+        // A negative queue id is refused at the door (`route`), with the field named.
         return false;
     }
     let Some(facts) = topic_facts(shard, view.topic) else {
@@ -142,15 +143,9 @@ pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Com
         Err(e) => return error(request, response_code::SYSTEM_ERROR, e.to_string()),
     };
     let batch = request.head.code == request_code::SEND_BATCH_MESSAGE || view.batch;
-    let Some(topic) = topic_or_create(shard, view.topic) else {
-        return error(
-            request,
-            response_code::TOPIC_NOT_EXIST,
-            format!(
-                "topic[{}] not exist, apply first please! (autoCreateTopicEnable is off)",
-                view.topic
-            ),
-        );
+    let topic = match topic_or_create(shard, view.topic) {
+        Ok(topic) => topic,
+        Err(missing) => return missing.reply(request, view.topic),
     };
     if let Err(reply) = check(
         request,

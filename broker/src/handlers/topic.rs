@@ -16,7 +16,10 @@ use shardmq_protocol::header::{
 
 use super::error;
 use crate::moves::QueueMove;
-use crate::shard::{Origin, Shard, ShardMsg};
+use crate::routing::TopicSpread;
+use crate::shard::mesh::Control;
+use crate::shard::replicated::{Peers, TopicLimit};
+use crate::shard::{Origin, Shard};
 
 /// RocketMQ's default topic: clients send to it when a topic has no route yet.
 pub const DEFAULT_TOPIC: &str = "TBW102";
@@ -31,6 +34,21 @@ pub fn spread_of(shard: &Shard, topic: &str) -> usize {
     topic_facts(shard, topic).map_or(shard.shards, |t| t.spread)
 }
 
+/// How `topic` is spread, for routing: its own spread and write-queue count if known, the
+/// broker's defaults for a topic a send would create.
+pub fn topic_spread(shard: &Shard, topic: &str) -> TopicSpread {
+    topic_facts(shard, topic).map_or(
+        TopicSpread {
+            spread: shard.shards,
+            write_queue_nums: shard.config.default_topic_queue_nums,
+        },
+        |t| TopicSpread {
+            spread: t.spread,
+            write_queue_nums: t.write_queue_nums,
+        },
+    )
+}
+
 /// What a send needs of a known topic, read with one lookup and no copy of its config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TopicFacts {
@@ -43,7 +61,11 @@ pub struct TopicFacts {
 impl TopicFacts {
     /// The queue a send for `queue_id` really lands on (see [`effective_queue_id`]).
     pub fn effective_queue_id(&self, queue_id: i32) -> i32 {
-        wrap_queue_id(queue_id, self.write_queue_nums)
+        TopicSpread {
+            spread: self.spread,
+            write_queue_nums: self.write_queue_nums,
+        }
+        .effective_queue_id(queue_id)
     }
 }
 
@@ -78,57 +100,76 @@ pub fn default_topic_config(shard: &Shard, topic: &str) -> TopicConfig {
     config
 }
 
-/// The topic's config, auto-creating it when allowed. `None`: it does not exist.
-pub fn topic_or_create(shard: &Shard, topic: &str) -> Option<TopicConfig> {
+/// Why a topic a request needs is not there.
+pub enum Missing {
+    /// It does not exist and `autoCreateTopicEnable` is off.
+    NotExist,
+    /// Creating it would pass `maxTopicCount`.
+    Limit(TopicLimit),
+}
+
+impl Missing {
+    /// The reply to `request` about `topic`.
+    pub fn reply(&self, request: &Command, topic: &str) -> Command {
+        match self {
+            Missing::NotExist => error(
+                request,
+                response_code::TOPIC_NOT_EXIST,
+                format!(
+                    "topic[{topic}] not exist, apply first please! (autoCreateTopicEnable is off)"
+                ),
+            ),
+            Missing::Limit(l) => {
+                error(request, response_code::SYSTEM_ERROR, limit_remark(topic, l))
+            }
+        }
+    }
+}
+
+fn limit_remark(topic: &str, l: &TopicLimit) -> String {
+    format!(
+        "topic[{topic}] not created: this broker already holds {} topics (maxTopicCount); delete topics or raise maxTopicCount",
+        l.max_topic_count
+    )
+}
+
+/// The topic's config, auto-creating it when allowed.
+pub fn topic_or_create(shard: &Shard, topic: &str) -> Result<TopicConfig, Missing> {
     if let Some(t) = shard.topics.borrow().get(topic) {
-        return Some(t.clone());
+        return Ok(t.clone());
     }
     if !shard.config.auto_create_topic {
-        return None;
+        return Err(Missing::NotExist);
     }
     let config = default_topic_config(shard, topic);
-    shard
-        .topics
-        .borrow_mut()
-        .insert(topic.to_owned(), config.clone());
-    // Every shard keeps a copy: shard 0 registers it with the name servers.
-    broadcast(shard, &config);
-    Some(config)
+    match shard.topics.set(config.clone()) {
+        Ok(peers) => {
+            // Every shard keeps a copy: shard 0 registers it with the name servers.
+            copy_to(shard, peers, topic);
+            Ok(config)
+        }
+        Err(limit) => {
+            shard.count(|c| c.topic_refused += 1);
+            Err(Missing::Limit(limit))
+        }
+    }
 }
 
 /// The queue a request for `queue_id` of `topic` really lands on (RocketMQ wraps ids past
 /// the write queue count).
 pub fn effective_queue_id(shard: &Shard, topic: &str, queue_id: i32) -> i32 {
-    let writes = topic_facts(shard, topic).map_or(shard.config.default_topic_queue_nums, |t| {
-        t.write_queue_nums
-    });
-    wrap_queue_id(queue_id, writes)
+    topic_spread(shard, topic).effective_queue_id(queue_id)
 }
 
-fn wrap_queue_id(queue_id: i32, writes: i32) -> i32 {
-    if writes > 0 && queue_id >= writes {
-        queue_id % writes
-    } else {
-        queue_id
-    }
-}
-
-/// Records a topic config on this shard.
+/// Records a topic config read from disk at start (every shard reads the same file).
 pub fn apply_topic(shard: &Shard, config: TopicConfig) {
-    shard
-        .topics
-        .borrow_mut()
-        .insert(config.topic_name.clone(), config);
+    shard.topics.load(config);
 }
 
-fn broadcast(shard: &Shard, config: &TopicConfig) {
-    for peer in 0..shard.shards {
-        if peer != shard.id {
-            // Topic changes are rare; a full inbox only delays the copy until auto-create.
-            let _ = shard
-                .mesh
-                .try_send_to(peer, ShardMsg::TopicChanged(config.clone()));
-        }
+/// Queues a topic's newest revision for each peer's control pump.
+fn copy_to(shard: &Shard, peers: Peers, topic: &str) {
+    for peer in peers {
+        shard.mesh().control_out(peer).topic(topic);
     }
 }
 
@@ -169,21 +210,28 @@ pub async fn handle(shard: &Rc<Shard>, request: &Command) -> Command {
                 SHARDS_ATTRIBUTE.into(),
                 spread_of(shard, &h.topic).to_string(),
             );
-            apply_topic(shard, config.clone());
-            broadcast(shard, &config);
-            Command::ok(request, Bytes::new())
+            match shard.topics.set(config) {
+                Ok(peers) => {
+                    copy_to(shard, peers, &h.topic);
+                    Command::ok(request, Bytes::new())
+                }
+                Err(limit) => {
+                    shard.count(|c| c.topic_refused += 1);
+                    error(
+                        request,
+                        response_code::SYSTEM_ERROR,
+                        limit_remark(&h.topic, &limit),
+                    )
+                }
+            }
         }
         request_code::DELETE_TOPIC_IN_BROKER => {
             let h: DeleteTopicRequestHeader = match request.header() {
                 Ok(h) => h,
                 Err(e) => return error(request, response_code::SYSTEM_ERROR, e.to_string()),
             };
-            shard.topics.borrow_mut().remove(h.topic.as_ref() as &str);
-            for peer in (0..shard.shards).filter(|p| *p != shard.id) {
-                let _ = shard
-                    .mesh
-                    .try_send_to(peer, ShardMsg::TopicDeleted(h.topic.to_string()));
-            }
+            let peers = shard.topics.remove(&h.topic);
+            copy_to(shard, peers, &h.topic);
             Command::ok(request, Bytes::new())
         }
         request_code::GET_ALL_TOPIC_CONFIG => {
@@ -226,12 +274,8 @@ pub async fn move_queue(shard: &Rc<Shard>, request: &Command) -> Command {
             )
         }
     };
-    if topic_or_create(shard, &h.topic).is_none() {
-        return error(
-            request,
-            response_code::TOPIC_NOT_EXIST,
-            format!("topic[{}] not exist", h.topic),
-        );
+    if let Err(missing) = topic_or_create(shard, &h.topic) {
+        return missing.reply(request, &h.topic);
     }
     if to == shard.id {
         return Command::ok(request, Bytes::new());
@@ -261,18 +305,15 @@ pub async fn move_queue(shard: &Rc<Shard>, request: &Command) -> Command {
         );
     }
     let offsets = shard.offsets.borrow().queue_offsets(&h.topic, h.queue_id);
+    // Each peer's control pump delivers it, waiting for room in a full inbox.
     for peer in (0..shard.shards).filter(|p| *p != shard.id) {
-        let msg = ShardMsg::QueueMoved {
-            queue_move: queue_move.clone(),
-            offsets: offsets.clone(),
-        };
-        if shard.mesh.send_to(peer, msg).await.is_err() {
-            return error(
-                request,
-                response_code::SYSTEM_ERROR,
-                format!("shard {peer} is gone"),
-            );
-        }
+        shard.send_control(
+            peer,
+            Control::QueueMoved {
+                queue_move: queue_move.clone(),
+                offsets: offsets.clone(),
+            },
+        );
     }
     Command::ok(request, Bytes::new())
 }

@@ -747,12 +747,13 @@ fn recover_end(state: &mut State, from: u64) -> StoreResult<(u64, Option<(u64, S
 /// flight burns its whole core whatever the load (measured: a full core at 150K msg/s, the
 /// core the clients needed). glommio offers no switch, but a probe that fails for any
 /// reason but ENOTSUP disables the poll ring for that device on that thread; a read of a
-/// write-only file is such a failure (EBADF). glommio logs it as an error once per shard.
+/// write-only file is such a failure (EBADF). glommio logs that as an error (target
+/// `glommio::reactor`), which `mqbroker` filters out unless RUST_LOG asks for it.
 pub async fn disable_io_polling(dir: &Path) -> StoreResult<()> {
     let path = dir.join(".io-poll-probe");
     info!(
         dir = %dir.display(),
-        "routing DMA I/O to interrupt completion (the expected iopoll probe error follows)"
+        "polled disk I/O is off: DMA reads and writes complete by interrupt, so an idle shard can sleep"
     );
     let file = OpenOptions::new()
         .write(true)

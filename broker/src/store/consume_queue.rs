@@ -51,18 +51,7 @@ pub fn tag_hash(tags: &str) -> i64 {
     i64::from(java_string_hash(tags))
 }
 
-/// Java's `String.hashCode`: `s[0]*31^(n-1) + ... + s[n-1]` over UTF-16 units, wrapping.
-pub fn java_string_hash(s: &str) -> i32 {
-    // ASCII (tags, UNIQ_KEY hex digits: every message) is one UTF-16 unit per byte.
-    if s.is_ascii() {
-        return s
-            .bytes()
-            .fold(0i32, |h, b| h.wrapping_mul(31).wrapping_add(i32::from(b)));
-    }
-    s.encode_utf16().fold(0i32, |h, unit| {
-        h.wrapping_mul(31).wrapping_add(i32::from(unit))
-    })
-}
+pub use shardmq_protocol::message::java_string_hash;
 
 struct CqFile {
     path: PathBuf,

@@ -14,6 +14,19 @@ pub use stored::{
     MESSAGE_MAGIC_CODE_V1, MESSAGE_MAGIC_CODE_V2,
 };
 
+/// Java's `String.hashCode`: `s[0]*31^(n-1) + ... + s[n-1]` over UTF-16 units, wrapping.
+pub fn java_string_hash(s: &str) -> i32 {
+    // ASCII (tags, UNIQ_KEY hex digits: every message) is one UTF-16 unit per byte.
+    if s.is_ascii() {
+        return s
+            .bytes()
+            .fold(0i32, |h, b| h.wrapping_mul(31).wrapping_add(i32::from(b)));
+    }
+    s.encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
+    })
+}
+
 /// Message sysFlag bits (`MessageSysFlag`).
 pub mod sys_flag {
     /// The body is compressed.
