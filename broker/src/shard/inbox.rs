@@ -106,10 +106,6 @@ pub async fn run(shard: Rc<Shard>, mut inbound: Inbound, hooks: Arc<Hooks>) {
     };
     let mut turn = 0usize;
     loop {
-        if hooks.is_paused(shard.id) {
-            glommio::timer::sleep(PAUSED_POLL).await;
-            continue;
-        }
         turn = turn.wrapping_add(1);
         let next = poll_fn(|cx| {
             let mut all_closed = true;
@@ -135,6 +131,11 @@ pub async fn run(shard: Rc<Shard>, mut inbound: Inbound, hooks: Arc<Hooks>) {
             }
         })
         .await;
+        // A paused inbox holds what it took until it may go on (the loop may have been
+        // waiting in its poll when the pause began).
+        while hooks.is_paused(shard.id) {
+            glommio::timer::sleep(PAUSED_POLL).await;
+        }
         match next {
             None => return,
             Some(Message::Reply(reply)) => shard.complete(reply),
