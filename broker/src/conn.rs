@@ -20,6 +20,7 @@ use glommio::net::TcpStream;
 use shardmq_protocol::codes::response_code;
 use shardmq_protocol::command::{Command, Head};
 use shardmq_protocol::frame::FrameDecoder;
+use shardmq_protocol::request::Request;
 use tracing::{debug, warn};
 
 use crate::handlers;
@@ -89,6 +90,22 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                     if handlers::send::store_inline(&shard, origin, &request, &outbox) {
                         continue;
                     }
+                    if request.head.is_response() {
+                        // Nothing to answer (a client's reply to a notification).
+                        outbox.release();
+                        continue;
+                    }
+                    // Decoded once, names validated: a refusal goes back at once.
+                    let request = match Request::decode(request) {
+                        Ok(request) => request,
+                        Err((request, refusal)) => {
+                            match handlers::refuse(&request, refusal) {
+                                Some(reply) => outbox.reply(reply),
+                                None => outbox.release(),
+                            }
+                            continue;
+                        }
+                    };
                     let shard = shard.clone();
                     let outbox = outbox.clone();
                     glommio::spawn_local(async move {

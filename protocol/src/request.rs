@@ -1,16 +1,26 @@
-//! What a request is about, read once from its header at the door: the [`OwnerKey`] that
-//! decides which shard handles it, with every topic, group and queue id in it validated
-//! ([`crate::names`]). A request whose names break RocketMQ's rules gets a [`Refusal`]
-//! (RocketMQ's code and a remark naming the field and the rule) before anything is created.
+//! Requests decoded once, at the door: [`Request::decode`] turns a command into a closed
+//! [`RequestKind`] with its typed header or body and every topic, group and queue id in it
+//! validated ([`crate::names`]), or into a [`Refusal`] (RocketMQ's code and a remark naming
+//! the field and the rule) before anything is created. [`Request::owner_key`] says what the
+//! request is about, the [`OwnerKey`] the broker's router maps to a shard.
 //!
 //! Only this module reads the wire keys that ownership depends on (`b`, `e`, `queueOffset`,
-//! ...); the broker maps an [`OwnerKey`] to a shard and never looks at them itself.
+//! ...); the broker never looks at them itself.
+
+use bytestring::ByteString;
 
 use crate::body::{HeartbeatData, JsonBody, LockBatchRequestBody};
 use crate::codes::{request_code, response_code};
 use crate::command::Command;
-use crate::header::PULL_FLAG_SUSPEND;
-use crate::names::{check_topic, GroupName, NameError, QueueId, TopicName};
+use crate::header::{
+    CreateTopicRequestHeader, DeleteTopicRequestHeader, GetConsumerListByGroupRequestHeader,
+    GetEarliestMsgStoretimeRequestHeader, GetMaxOffsetRequestHeader, GetMinOffsetRequestHeader,
+    GetTopicStatsInfoRequestHeader, MoveQueueRequestHeader, PullMessageRequestHeader,
+    QueryConsumerOffsetRequestHeader, SearchOffsetRequestHeader, SendMessageView,
+    UnregisterClientRequestHeader, UpdateConsumerOffsetRequestHeader, ViewMessageRequestHeader,
+    PULL_FLAG_SUSPEND,
+};
+use crate::names::{check_group, check_topic, GroupName, NameError, QueueId, TopicName};
 
 /// What a request is about, for routing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,157 +68,369 @@ impl From<NameError> for Refusal {
     }
 }
 
-fn missing(field: &str) -> Refusal {
+/// A request decoded once at the door: the command as it came (its head, to reply to; its
+/// extFields and body, which a send's handler reads in place) and [`RequestKind`], the typed
+/// and validated fields every handler and the router use.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub command: Command,
+    pub kind: RequestKind,
+}
+
+/// What each request the broker serves carries, decoded and validated. Names are
+/// [`TopicName`] / [`GroupName`] / [`QueueId`]: a request with a bad one never becomes a
+/// `Request`.
+#[derive(Debug, Clone)]
+pub enum RequestKind {
+    /// SEND_MESSAGE (10), SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320). The rest of the
+    /// header is read in place by [`crate::header::SendMessageView`] (no copy).
+    Send {
+        topic: TopicName,
+        queue_id: QueueId,
+        batch: bool,
+    },
+    /// PULL_MESSAGE (11).
+    Pull {
+        topic: TopicName,
+        group: GroupName,
+        queue_id: QueueId,
+        header: PullMessageRequestHeader,
+    },
+    /// QUERY_CONSUMER_OFFSET (14).
+    QueryConsumerOffset {
+        topic: TopicName,
+        group: GroupName,
+        queue_id: QueueId,
+        set_zero_if_not_found: Option<bool>,
+    },
+    /// UPDATE_CONSUMER_OFFSET (15).
+    UpdateConsumerOffset {
+        topic: TopicName,
+        group: GroupName,
+        queue_id: QueueId,
+        offset: i64,
+    },
+    /// SEARCH_OFFSET_BY_TIMESTAMP (29).
+    SearchOffset {
+        topic: TopicName,
+        queue_id: QueueId,
+        timestamp: i64,
+    },
+    /// GET_MAX_OFFSET (30).
+    MaxOffset { topic: TopicName, queue_id: QueueId },
+    /// GET_MIN_OFFSET (31).
+    MinOffset { topic: TopicName, queue_id: QueueId },
+    /// GET_EARLIEST_MSG_STORETIME (32).
+    EarliestStoreTime { topic: TopicName, queue_id: QueueId },
+    /// VIEW_MESSAGE_BY_ID (33): a raw commit-log position.
+    ViewMessage { position: u64 },
+    /// HEART_BEAT (34), its body decoded and every group and topic in it validated.
+    Heartbeat(HeartbeatData),
+    /// UNREGISTER_CLIENT (35).
+    Unregister {
+        client_id: ByteString,
+        group: Option<GroupName>,
+    },
+    /// GET_CONSUMER_LIST_BY_GROUP (38).
+    ConsumerList { group: GroupName },
+    /// LOCK_BATCH_MQ (41) / UNLOCK_BATCH_MQ (42), the body decoded.
+    Lock {
+        group: GroupName,
+        body: LockBatchRequestBody,
+        lock: bool,
+    },
+    /// UPDATE_AND_CREATE_TOPIC (17).
+    CreateTopic {
+        topic: TopicName,
+        header: CreateTopicRequestHeader,
+    },
+    /// DELETE_TOPIC_IN_BROKER (215).
+    DeleteTopic { topic: TopicName },
+    /// GET_ALL_TOPIC_CONFIG (21).
+    AllTopicConfig,
+    /// GET_TOPIC_STATS_INFO (202).
+    TopicStats { topic: TopicName },
+    /// SHARDMQ_MOVE_QUEUE (9101).
+    MoveQueue {
+        topic: TopicName,
+        queue_id: QueueId,
+        to_shard: i32,
+    },
+    /// A code this broker does not serve (answered REQUEST_CODE_NOT_SUPPORTED).
+    Unsupported,
+}
+
+fn bad_header(e: crate::Error) -> Refusal {
     Refusal {
         code: response_code::SYSTEM_ERROR,
-        remark: format!("the request header field {field} is missing or not a number"),
+        remark: e.to_string(),
     }
 }
 
-fn topic(request: &Command, key: &'static str) -> Result<TopicName, Refusal> {
-    let value = request.ext.get(key).ok_or_else(|| missing(key))?;
-    Ok(TopicName::parse(name_of(key), value)?)
-}
+impl Request {
+    /// Decodes `command` into a request, or says why it is refused. Fields are checked in
+    /// the order RocketMQ's headers declare them, so the first fault is the one named.
+    /// The command comes back with the refusal, to reply to.
+    pub fn decode(command: Command) -> Result<Request, (Command, Refusal)> {
+        match RequestKind::decode(&command) {
+            Ok(kind) => Ok(Request { command, kind }),
+            Err(refusal) => Err((command, refusal)),
+        }
+    }
 
-fn group(request: &Command, key: &'static str) -> Result<GroupName, Refusal> {
-    let value = request.ext.get(key).ok_or_else(|| missing(key))?;
-    Ok(GroupName::parse(name_of(key), value)?)
-}
+    /// What the request is about, for routing.
+    pub fn owner_key(&self) -> OwnerKey {
+        self.kind.owner_key()
+    }
 
-fn number<T: std::str::FromStr>(request: &Command, key: &'static str) -> Result<T, Refusal> {
-    request
-        .ext
-        .get(key)
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| missing(key))
-}
+    /// The request code.
+    pub fn code(&self) -> i32 {
+        self.command.head.code
+    }
 
-fn queue_id(request: &Command, key: &'static str) -> Result<QueueId, Refusal> {
-    Ok(QueueId::parse(name_of(key), number(request, key)?)?)
-}
-
-/// The field's RocketMQ name for remarks (SEND_MESSAGE_V2 uses one-letter keys).
-fn name_of(key: &'static str) -> &'static str {
-    match key {
-        "b" => "topic",
-        "e" => "queueId",
-        other => other,
+    /// Whether the client expects no reply.
+    pub fn is_oneway(&self) -> bool {
+        self.command.head.is_oneway()
     }
 }
 
-/// Reads what `request` is about, validating its names. Requests this module does not
-/// route are [`OwnerKey::Any`] and are not checked here.
-pub fn owner_key(request: &Command) -> Result<OwnerKey, Refusal> {
-    let queue = |t: &'static str, q: &'static str| {
-        Ok::<_, Refusal>((topic(request, t)?, queue_id(request, q)?))
-    };
-    Ok(match request.head.code {
-        request_code::SEND_MESSAGE => {
-            let (topic, queue_id) = queue("topic", "queueId")?;
-            check_sendable(&topic)?;
-            OwnerKey::Send { topic, queue_id }
-        }
-        request_code::SEND_MESSAGE_V2 | request_code::SEND_BATCH_MESSAGE => {
-            let (topic, queue_id) = queue("b", "e")?;
-            check_sendable(&topic)?;
-            OwnerKey::Send { topic, queue_id }
-        }
-        // Fields are checked in the order RocketMQ's headers declare them.
-        request_code::PULL_MESSAGE => {
-            group(request, "consumerGroup")?;
-            let (topic, queue_id) = queue("topic", "queueId")?;
-            let offset: i64 = number(request, "queueOffset")?;
-            let sys_flag: i32 = number(request, "sysFlag").unwrap_or(0);
-            let hold_ms = if sys_flag & PULL_FLAG_SUSPEND != 0 {
-                number::<i64>(request, "suspendTimeoutMillis")
-                    .unwrap_or(0)
-                    .max(0) as u64
-            } else {
-                0
-            };
-            OwnerKey::Read {
-                topic,
-                queue_id,
-                offset: offset.max(0) as u64,
-                hold_ms,
-            }
-        }
-        request_code::GET_MIN_OFFSET | request_code::GET_EARLIEST_MSG_STORETIME => {
-            let (topic, queue_id) = queue("topic", "queueId")?;
-            OwnerKey::QueueStart { topic, queue_id }
-        }
-        request_code::QUERY_CONSUMER_OFFSET | request_code::UPDATE_CONSUMER_OFFSET => {
-            group(request, "consumerGroup")?;
-            let (topic, queue_id) = queue("topic", "queueId")?;
-            OwnerKey::Queue { topic, queue_id }
-        }
-        request_code::SEARCH_OFFSET_BY_TIMESTAMP
-        | request_code::GET_MAX_OFFSET
-        | request_code::SHARDMQ_MOVE_QUEUE => {
-            let (topic, queue_id) = queue("topic", "queueId")?;
-            OwnerKey::Queue { topic, queue_id }
-        }
-        request_code::VIEW_MESSAGE_BY_ID => {
-            let offset: i64 = number(request, "offset")?;
-            OwnerKey::Position(offset as u64)
-        }
-        request_code::GET_CONSUMER_LIST_BY_GROUP => {
-            OwnerKey::Group(group(request, "consumerGroup")?)
-        }
-        request_code::UNREGISTER_CLIENT => match request.ext.get("consumerGroup") {
-            Some(_) => OwnerKey::Group(group(request, "consumerGroup")?),
-            None => OwnerKey::Any,
-        },
-        request_code::LOCK_BATCH_MQ | request_code::UNLOCK_BATCH_MQ => {
-            let body = LockBatchRequestBody::decode(&request.body).map_err(|e| Refusal {
-                code: response_code::SYSTEM_ERROR,
-                remark: format!("lock request body: {e}"),
-            })?;
-            OwnerKey::Group(GroupName::parse("consumerGroup", body.consumer_group)?)
-        }
-        request_code::HEART_BEAT => {
-            let body = HeartbeatData::decode(&request.body).map_err(|e| Refusal {
-                code: response_code::SYSTEM_ERROR,
-                remark: format!("heartbeat body: {e}"),
-            })?;
-            let mut groups = Vec::with_capacity(body.consumer_data_set.len());
-            for consumer in body.consumer_data_set {
-                groups.push(GroupName::parse(
-                    "consumerDataSet.groupName",
-                    consumer.group_name,
-                )?);
-                for s in &consumer.subscription_data_set {
-                    check_topic("subscriptionDataSet.topic", &s.topic)?;
+impl RequestKind {
+    fn decode(request: &Command) -> Result<RequestKind, Refusal> {
+        let t = |key: &'static str, value: &str| TopicName::parse(key, value);
+        let g = |key: &'static str, value: &str| GroupName::parse(key, value);
+        let q = |value: i32| QueueId::parse("queueId", value);
+        Ok(match request.head.code {
+            request_code::SEND_MESSAGE
+            | request_code::SEND_MESSAGE_V2
+            | request_code::SEND_BATCH_MESSAGE => {
+                let short_keys = request.head.code != request_code::SEND_MESSAGE;
+                let view = SendMessageView::decode(&request.ext, short_keys).map_err(bad_header)?;
+                let topic = t("topic", view.topic)?;
+                if topic.is_send_forbidden() {
+                    return Err(Refusal {
+                        code: response_code::NO_PERMISSION,
+                        remark: format!("sending message to topic[{topic}] is forbidden"),
+                    });
+                }
+                RequestKind::Send {
+                    topic,
+                    queue_id: q(view.queue_id)?,
+                    batch: view.batch || request.head.code == request_code::SEND_BATCH_MESSAGE,
                 }
             }
-            OwnerKey::Groups(groups)
-        }
-        request_code::UPDATE_AND_CREATE_TOPIC | request_code::DELETE_TOPIC_IN_BROKER => {
-            let topic = topic(request, "topic")?;
-            if topic.is_system() {
-                return Err(Refusal {
-                    code: response_code::SYSTEM_ERROR,
-                    remark: format!("the topic[{topic}] is conflict with system topic"),
-                });
+            request_code::PULL_MESSAGE => {
+                let header: PullMessageRequestHeader = request.header().map_err(bad_header)?;
+                RequestKind::Pull {
+                    group: g("consumerGroup", &header.consumer_group)?,
+                    topic: t("topic", &header.topic)?,
+                    queue_id: q(header.queue_id)?,
+                    header,
+                }
             }
-            OwnerKey::Any
+            request_code::QUERY_CONSUMER_OFFSET => {
+                let h: QueryConsumerOffsetRequestHeader = request.header().map_err(bad_header)?;
+                RequestKind::QueryConsumerOffset {
+                    group: g("consumerGroup", &h.consumer_group)?,
+                    topic: t("topic", &h.topic)?,
+                    queue_id: q(h.queue_id)?,
+                    set_zero_if_not_found: h.set_zero_if_not_found,
+                }
+            }
+            request_code::UPDATE_CONSUMER_OFFSET => {
+                let h: UpdateConsumerOffsetRequestHeader = request.header().map_err(bad_header)?;
+                RequestKind::UpdateConsumerOffset {
+                    group: g("consumerGroup", &h.consumer_group)?,
+                    topic: t("topic", &h.topic)?,
+                    queue_id: q(h.queue_id)?,
+                    offset: h.commit_offset,
+                }
+            }
+            request_code::SEARCH_OFFSET_BY_TIMESTAMP => {
+                let h: SearchOffsetRequestHeader = request.header().map_err(bad_header)?;
+                RequestKind::SearchOffset {
+                    topic: t("topic", &h.topic)?,
+                    queue_id: q(h.queue_id)?,
+                    timestamp: h.timestamp,
+                }
+            }
+            request_code::GET_MAX_OFFSET => {
+                let h: GetMaxOffsetRequestHeader = request.header().map_err(bad_header)?;
+                RequestKind::MaxOffset {
+                    topic: t("topic", &h.topic)?,
+                    queue_id: q(h.queue_id)?,
+                }
+            }
+            request_code::GET_MIN_OFFSET => {
+                let h: GetMinOffsetRequestHeader = request.header().map_err(bad_header)?;
+                RequestKind::MinOffset {
+                    topic: t("topic", &h.topic)?,
+                    queue_id: q(h.queue_id)?,
+                }
+            }
+            request_code::GET_EARLIEST_MSG_STORETIME => {
+                let h: GetEarliestMsgStoretimeRequestHeader =
+                    request.header().map_err(bad_header)?;
+                RequestKind::EarliestStoreTime {
+                    topic: t("topic", &h.topic)?,
+                    queue_id: q(h.queue_id)?,
+                }
+            }
+            request_code::VIEW_MESSAGE_BY_ID => {
+                let h: ViewMessageRequestHeader = request.header().map_err(bad_header)?;
+                RequestKind::ViewMessage {
+                    position: h.offset as u64,
+                }
+            }
+            request_code::HEART_BEAT => {
+                let body = HeartbeatData::decode(&request.body).map_err(|e| Refusal {
+                    code: response_code::SYSTEM_ERROR,
+                    remark: format!("heartbeat body: {e}"),
+                })?;
+                for consumer in &body.consumer_data_set {
+                    check_group("consumerDataSet.groupName", &consumer.group_name)?;
+                    for s in &consumer.subscription_data_set {
+                        check_topic("subscriptionDataSet.topic", &s.topic)?;
+                    }
+                }
+                RequestKind::Heartbeat(body)
+            }
+            request_code::UNREGISTER_CLIENT => {
+                let h: UnregisterClientRequestHeader = request.header().map_err(bad_header)?;
+                RequestKind::Unregister {
+                    group: h
+                        .consumer_group
+                        .as_deref()
+                        .map(|group| g("consumerGroup", group))
+                        .transpose()?,
+                    client_id: h.client_id,
+                }
+            }
+            request_code::GET_CONSUMER_LIST_BY_GROUP => {
+                let h: GetConsumerListByGroupRequestHeader =
+                    request.header().map_err(bad_header)?;
+                RequestKind::ConsumerList {
+                    group: g("consumerGroup", &h.consumer_group)?,
+                }
+            }
+            request_code::LOCK_BATCH_MQ | request_code::UNLOCK_BATCH_MQ => {
+                let body = LockBatchRequestBody::decode(&request.body).map_err(|e| Refusal {
+                    code: response_code::SYSTEM_ERROR,
+                    remark: format!("lock request body: {e}"),
+                })?;
+                RequestKind::Lock {
+                    group: g("consumerGroup", &body.consumer_group)?,
+                    body,
+                    lock: request.head.code == request_code::LOCK_BATCH_MQ,
+                }
+            }
+            request_code::UPDATE_AND_CREATE_TOPIC => {
+                let header: CreateTopicRequestHeader = request.header().map_err(bad_header)?;
+                RequestKind::CreateTopic {
+                    topic: not_system(t("topic", &header.topic)?)?,
+                    header,
+                }
+            }
+            request_code::DELETE_TOPIC_IN_BROKER => {
+                let h: DeleteTopicRequestHeader = request.header().map_err(bad_header)?;
+                RequestKind::DeleteTopic {
+                    topic: not_system(t("topic", &h.topic)?)?,
+                }
+            }
+            request_code::GET_ALL_TOPIC_CONFIG => RequestKind::AllTopicConfig,
+            request_code::GET_TOPIC_STATS_INFO => {
+                let h: GetTopicStatsInfoRequestHeader = request.header().map_err(bad_header)?;
+                RequestKind::TopicStats {
+                    topic: t("topic", &h.topic)?,
+                }
+            }
+            request_code::SHARDMQ_MOVE_QUEUE => {
+                let h: MoveQueueRequestHeader = request.header().map_err(bad_header)?;
+                RequestKind::MoveQueue {
+                    topic: t("topic", &h.topic)?,
+                    queue_id: q(h.queue_id)?,
+                    to_shard: h.to_shard,
+                }
+            }
+            _ => RequestKind::Unsupported,
+        })
+    }
+
+    /// What the request is about, for routing.
+    pub fn owner_key(&self) -> OwnerKey {
+        use RequestKind as K;
+        match self {
+            K::Send {
+                topic, queue_id, ..
+            } => OwnerKey::Send {
+                topic: topic.clone(),
+                queue_id: *queue_id,
+            },
+            K::Pull {
+                topic,
+                queue_id,
+                header,
+                ..
+            } => OwnerKey::Read {
+                topic: topic.clone(),
+                queue_id: *queue_id,
+                offset: header.queue_offset.max(0) as u64,
+                hold_ms: if header.sys_flag & PULL_FLAG_SUSPEND != 0 {
+                    header.suspend_timeout_millis.max(0) as u64
+                } else {
+                    0
+                },
+            },
+            K::MinOffset { topic, queue_id } | K::EarliestStoreTime { topic, queue_id } => {
+                OwnerKey::QueueStart {
+                    topic: topic.clone(),
+                    queue_id: *queue_id,
+                }
+            }
+            K::QueryConsumerOffset {
+                topic, queue_id, ..
+            }
+            | K::UpdateConsumerOffset {
+                topic, queue_id, ..
+            }
+            | K::SearchOffset {
+                topic, queue_id, ..
+            }
+            | K::MaxOffset { topic, queue_id }
+            | K::MoveQueue {
+                topic, queue_id, ..
+            } => OwnerKey::Queue {
+                topic: topic.clone(),
+                queue_id: *queue_id,
+            },
+            K::ViewMessage { position } => OwnerKey::Position(*position),
+            K::ConsumerList { group } | K::Lock { group, .. } => OwnerKey::Group(group.clone()),
+            K::Unregister {
+                group: Some(group), ..
+            } => OwnerKey::Group(group.clone()),
+            K::Heartbeat(body) => OwnerKey::Groups(
+                body.consumer_data_set
+                    .iter()
+                    .filter_map(|c| GroupName::parse("groupName", c.group_name.as_str()).ok())
+                    .collect(),
+            ),
+            K::Unregister { group: None, .. }
+            | K::CreateTopic { .. }
+            | K::DeleteTopic { .. }
+            | K::AllTopicConfig
+            | K::TopicStats { .. }
+            | K::Unsupported => OwnerKey::Any,
         }
-        request_code::GET_TOPIC_STATS_INFO => {
-            topic(request, "topic")?;
-            OwnerKey::Any
-        }
-        _ => OwnerKey::Any,
-    })
+    }
 }
 
-fn check_sendable(topic: &TopicName) -> Result<(), Refusal> {
-    if topic.is_send_forbidden() {
+fn not_system(topic: TopicName) -> Result<TopicName, Refusal> {
+    if topic.is_system() {
         return Err(Refusal {
-            code: response_code::NO_PERMISSION,
-            remark: format!("sending message to topic[{topic}] is forbidden"),
+            code: response_code::SYSTEM_ERROR,
+            remark: format!("the topic[{topic}] is conflict with system topic"),
         });
     }
-    Ok(())
+    Ok(topic)
 }
 
 #[cfg(test)]
@@ -216,22 +438,77 @@ mod tests {
     use super::*;
     use crate::codes::SerializeType;
     use crate::command::Head;
-    use crate::ext::ExtFields;
+    use crate::ext::WriteFields;
+    use crate::header::{SendMessageRequestHeader, SendMessageRequestHeaderV2};
     use bytes::Bytes;
 
-    fn command(code: i32, fields: &[(&str, &str)], body: &str) -> Command {
-        let mut c = Command::new(
+    fn command<H: WriteFields>(code: i32, header: &H, body: &str) -> Command {
+        Command::new(
             Head::request(code, 1),
             SerializeType::RocketMq,
-            &ExtFields::from_pairs(fields.iter().copied()),
+            header,
             Bytes::copy_from_slice(body.as_bytes()),
-        );
-        c.ext = ExtFields::from_pairs(fields.iter().copied());
-        c
+        )
+    }
+
+    fn send(topic: &str, queue_id: i32) -> SendMessageRequestHeader {
+        SendMessageRequestHeader {
+            producer_group: "PG".into(),
+            topic: topic.into(),
+            default_topic: "TBW102".into(),
+            default_topic_queue_nums: 4,
+            queue_id,
+            sys_flag: 0,
+            born_timestamp: 0,
+            flag: 0,
+            properties: None,
+            reconsume_times: None,
+            unit_mode: None,
+            batch: None,
+            max_reconsume_times: None,
+            broker_name: None,
+        }
+    }
+
+    fn pull(group: &str, topic: &str, offset: i64, sys_flag: i32) -> PullMessageRequestHeader {
+        PullMessageRequestHeader {
+            consumer_group: group.into(),
+            topic: topic.into(),
+            queue_id: 2,
+            queue_offset: offset,
+            max_msg_nums: 32,
+            sys_flag,
+            commit_offset: 0,
+            suspend_timeout_millis: 15_000,
+            subscription: None,
+            sub_version: 0,
+            expression_type: None,
+            max_msg_bytes: None,
+            request_source: None,
+        }
+    }
+
+    fn create(topic: &str) -> CreateTopicRequestHeader {
+        CreateTopicRequestHeader {
+            topic: topic.into(),
+            default_topic: "TBW102".into(),
+            read_queue_nums: 4,
+            write_queue_nums: 4,
+            perm: 6,
+            topic_filter_type: "SINGLE_TAG".into(),
+            topic_sys_flag: None,
+            order: false,
+            attributes: None,
+            force: None,
+        }
     }
 
     fn topic(s: &str) -> TopicName {
         TopicName::parse("topic", s).unwrap()
+    }
+
+    fn group(s: &str) -> GroupName {
+        GroupName::parse("group", s).unwrap()
     }
 
     #[test]
@@ -239,36 +516,25 @@ mod tests {
         let q = |n| QueueId::parse("queueId", n).unwrap();
         let table: Vec<(Command, OwnerKey)> = vec![
             (
-                command(request_code::SEND_MESSAGE_V2, &[("b", "T"), ("e", "3")], ""),
+                command(
+                    request_code::SEND_MESSAGE_V2,
+                    &SendMessageRequestHeaderV2::from(send("T", 3)),
+                    "",
+                ),
                 OwnerKey::Send {
                     topic: topic("T"),
                     queue_id: q(3),
                 },
             ),
             (
-                command(
-                    request_code::SEND_MESSAGE,
-                    &[("topic", "T"), ("queueId", "1")],
-                    "",
-                ),
+                command(request_code::SEND_MESSAGE, &send("T", 1), ""),
                 OwnerKey::Send {
                     topic: topic("T"),
                     queue_id: q(1),
                 },
             ),
             (
-                command(
-                    request_code::PULL_MESSAGE,
-                    &[
-                        ("topic", "T"),
-                        ("queueId", "2"),
-                        ("queueOffset", "-5"),
-                        ("consumerGroup", "G"),
-                        ("sysFlag", "6"),
-                        ("suspendTimeoutMillis", "15000"),
-                    ],
-                    "",
-                ),
+                command(request_code::PULL_MESSAGE, &pull("G", "T", -5, 6), ""),
                 OwnerKey::Read {
                     topic: topic("T"),
                     queue_id: q(2),
@@ -277,9 +543,21 @@ mod tests {
                 },
             ),
             (
+                command(request_code::PULL_MESSAGE, &pull("G", "T", 7, 0), ""),
+                OwnerKey::Read {
+                    topic: topic("T"),
+                    queue_id: q(2),
+                    offset: 7,
+                    hold_ms: 0,
+                },
+            ),
+            (
                 command(
                     request_code::GET_MIN_OFFSET,
-                    &[("topic", "T"), ("queueId", "0")],
+                    &GetMinOffsetRequestHeader {
+                        topic: "T".into(),
+                        queue_id: 0,
+                    },
                     "",
                 ),
                 OwnerKey::QueueStart {
@@ -288,45 +566,66 @@ mod tests {
                 },
             ),
             (
-                command(request_code::VIEW_MESSAGE_BY_ID, &[("offset", "4096")], ""),
+                command(
+                    request_code::VIEW_MESSAGE_BY_ID,
+                    &ViewMessageRequestHeader {
+                        topic: None,
+                        offset: 4096,
+                    },
+                    "",
+                ),
                 OwnerKey::Position(4096),
             ),
             (
                 command(
                     request_code::GET_CONSUMER_LIST_BY_GROUP,
-                    &[("consumerGroup", "G")],
+                    &GetConsumerListByGroupRequestHeader {
+                        consumer_group: "G".into(),
+                    },
                     "",
                 ),
-                OwnerKey::Group(GroupName::parse("g", "G").unwrap()),
+                OwnerKey::Group(group("G")),
             ),
             (
                 command(
                     request_code::LOCK_BATCH_MQ,
-                    &[],
+                    &(),
                     r#"{"consumerGroup":"G","clientId":"c","mqSet":[]}"#,
                 ),
-                OwnerKey::Group(GroupName::parse("g", "G").unwrap()),
+                OwnerKey::Group(group("G")),
+            ),
+            (
+                command(
+                    request_code::HEART_BEAT,
+                    &(),
+                    r#"{"clientID":"c","consumerDataSet":[{"groupName":"A","subscriptionDataSet":[]},{"groupName":"B","subscriptionDataSet":[]}]}"#,
+                ),
+                OwnerKey::Groups(vec![group("A"), group("B")]),
             ),
             (
                 command(
                     request_code::UNREGISTER_CLIENT,
-                    &[("clientID", "c"), ("producerGroup", "P")],
+                    &UnregisterClientRequestHeader {
+                        client_id: "c".into(),
+                        producer_group: Some("P".into()),
+                        consumer_group: None,
+                    },
                     "",
                 ),
                 OwnerKey::Any,
             ),
             (
-                command(request_code::GET_ALL_TOPIC_CONFIG, &[], ""),
+                command(request_code::GET_ALL_TOPIC_CONFIG, &(), ""),
                 OwnerKey::Any,
             ),
+            (command(9999, &(), ""), OwnerKey::Any),
         ];
         for (request, expected) in table {
-            assert_eq!(
-                owner_key(&request),
-                Ok(expected),
-                "code {}",
-                request.head.code
-            );
+            let code = request.head.code;
+            let key = Request::decode(request)
+                .map(|r| r.owner_key())
+                .map_err(|(_, refusal)| refusal);
+            assert_eq!(key, Ok(expected), "code {code}");
         }
     }
 
@@ -336,7 +635,7 @@ mod tests {
             (
                 command(
                     request_code::SEND_MESSAGE_V2,
-                    &[("b", "bad topic"), ("e", "0")],
+                    &SendMessageRequestHeaderV2::from(send("bad topic", 0)),
                     "",
                 ),
                 response_code::SYSTEM_ERROR,
@@ -345,70 +644,61 @@ mod tests {
             (
                 command(
                     request_code::SEND_MESSAGE_V2,
-                    &[("b", "T"), ("e", "-1")],
+                    &SendMessageRequestHeaderV2::from(send("T", -1)),
                     "",
                 ),
                 response_code::SYSTEM_ERROR,
                 "queueId `-1`",
             ),
             (
-                command(request_code::SEND_MESSAGE_V2, &[("b", "T")], ""),
+                command(request_code::SEND_MESSAGE_V2, &(), ""),
                 response_code::SYSTEM_ERROR,
-                "field e is missing",
+                "missing required field",
             ),
             (
                 command(
                     request_code::SEND_MESSAGE,
-                    &[("topic", "SCHEDULE_TOPIC_XXXX"), ("queueId", "0")],
+                    &send("SCHEDULE_TOPIC_XXXX", 0),
                     "",
                 ),
                 response_code::NO_PERMISSION,
                 "forbidden",
             ),
             (
-                command(
-                    request_code::PULL_MESSAGE,
-                    &[
-                        ("topic", "T"),
-                        ("queueId", "0"),
-                        ("queueOffset", "0"),
-                        ("consumerGroup", "g/../x"),
-                    ],
-                    "",
-                ),
+                command(request_code::PULL_MESSAGE, &pull("g/../x", "T", 0, 0), ""),
                 response_code::SYSTEM_ERROR,
                 "consumerGroup `g/../x`",
             ),
             (
-                command(
-                    request_code::UPDATE_AND_CREATE_TOPIC,
-                    &[("topic", "a.b")],
-                    "",
-                ),
+                command(request_code::UPDATE_AND_CREATE_TOPIC, &create("a.b"), ""),
                 response_code::SYSTEM_ERROR,
                 "topic `a.b`",
             ),
             (
-                command(
-                    request_code::UPDATE_AND_CREATE_TOPIC,
-                    &[("topic", "TBW102")],
-                    "",
-                ),
+                command(request_code::UPDATE_AND_CREATE_TOPIC, &create("TBW102"), ""),
                 response_code::SYSTEM_ERROR,
                 "system topic",
             ),
             (
                 command(
                     request_code::HEART_BEAT,
-                    &[],
+                    &(),
                     r#"{"clientID":"c","consumerDataSet":[{"groupName":"bad group","subscriptionDataSet":[]}]}"#,
                 ),
                 response_code::SYSTEM_ERROR,
                 "groupName `bad group`",
             ),
+            (
+                command(request_code::LOCK_BATCH_MQ, &(), "not json"),
+                response_code::SYSTEM_ERROR,
+                "lock request body",
+            ),
         ];
         for (request, code, remark) in table {
-            let refusal = owner_key(&request).unwrap_err();
+            let refusal = Request::decode(request)
+                .map(|r| r.owner_key())
+                .unwrap_err()
+                .1;
             assert_eq!(refusal.code, code, "{refusal:?}");
             assert!(
                 refusal.remark.contains(remark),

@@ -14,10 +14,8 @@ use shardmq_protocol::body::{
 };
 use shardmq_protocol::codes::{request_code, response_code, FLAG_ONEWAY};
 use shardmq_protocol::command::{Command, Head};
-use shardmq_protocol::header::{
-    GetConsumerListByGroupRequestHeader, NotifyConsumerIdsChangedRequestHeader,
-    UnregisterClientRequestHeader,
-};
+use shardmq_protocol::header::NotifyConsumerIdsChangedRequestHeader;
+use shardmq_protocol::request::{Request, RequestKind};
 
 use super::error;
 use crate::routing::group_home;
@@ -30,61 +28,52 @@ pub const CLIENT_EXPIRY: Duration = Duration::from_secs(120);
 /// How often group homes look for expired clients.
 pub const CLIENT_SCAN_EVERY: Duration = Duration::from_secs(10);
 
-pub fn handle(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Command {
-    match request.head.code {
-        request_code::HEART_BEAT => heartbeat(shard, origin, request),
-        request_code::UNREGISTER_CLIENT => {
-            match request.header::<UnregisterClientRequestHeader>() {
-                Ok(h) => {
-                    if let Some(group) = &h.consumer_group {
-                        let removed = shard
-                            .groups
-                            .borrow_mut()
-                            .get_mut(group.as_ref() as &str)
-                            .and_then(|members| members.remove(h.client_id.as_ref() as &str));
-                        if removed.is_some() {
-                            notify_group(shard, group);
-                        }
-                    }
-                    Command::ok(request, Bytes::new())
+/// Serves the client requests (`request.kind` says which; bodies decoded at the door).
+pub fn handle(shard: &Rc<Shard>, origin: Origin, request: &Request) -> Command {
+    let command = &request.command;
+    match &request.kind {
+        RequestKind::Heartbeat(hb) => heartbeat(shard, origin, command, hb),
+        RequestKind::Unregister { client_id, group } => {
+            if let Some(group) = group {
+                let removed = shard
+                    .groups
+                    .borrow_mut()
+                    .get_mut(group.as_str())
+                    .and_then(|members| members.remove(client_id.as_ref() as &str));
+                if removed.is_some() {
+                    notify_group(shard, group);
                 }
-                Err(e) => error(request, response_code::SYSTEM_ERROR, e.to_string()),
+            }
+            Command::ok(command, Bytes::new())
+        }
+        RequestKind::ConsumerList { group } => {
+            let groups = shard.groups.borrow();
+            match groups.get(group.as_str()).filter(|m| !m.is_empty()) {
+                Some(members) => {
+                    let list = ConsumerIdList {
+                        consumer_id_list: members.keys().cloned().collect(),
+                    };
+                    Command::ok(command, list.encode())
+                }
+                None => error(
+                    command,
+                    response_code::SYSTEM_ERROR,
+                    format!("no consumer for this group, {group}"),
+                ),
             }
         }
-        request_code::GET_CONSUMER_LIST_BY_GROUP => {
-            match request.header::<GetConsumerListByGroupRequestHeader>() {
-                Ok(h) => {
-                    let groups = shard.groups.borrow();
-                    match groups
-                        .get(h.consumer_group.as_ref() as &str)
-                        .filter(|m| !m.is_empty())
-                    {
-                        Some(members) => {
-                            let list = ConsumerIdList {
-                                consumer_id_list: members.keys().cloned().collect(),
-                            };
-                            Command::ok(request, list.encode())
-                        }
-                        None => error(
-                            request,
-                            response_code::SYSTEM_ERROR,
-                            format!("no consumer for this group, {}", h.consumer_group),
-                        ),
-                    }
-                }
-                Err(e) => error(request, response_code::SYSTEM_ERROR, e.to_string()),
-            }
-        }
-        request_code::LOCK_BATCH_MQ => lock(shard, request, true),
-        _ => lock(shard, request, false),
+        RequestKind::Lock {
+            body, lock: take, ..
+        } => lock(shard, command, body, *take),
+        _ => error(
+            command,
+            response_code::SYSTEM_ERROR,
+            "not a client request (a routing bug)",
+        ),
     }
 }
 
-fn heartbeat(shard: &Shard, origin: Origin, request: &Command) -> Command {
-    let hb = match HeartbeatData::decode(&request.body) {
-        Ok(hb) => hb,
-        Err(e) => return error(request, response_code::SYSTEM_ERROR, e.to_string()),
-    };
+fn heartbeat(shard: &Shard, origin: Origin, request: &Command, hb: &HeartbeatData) -> Command {
     let now = Instant::now();
     let mut changed = Vec::new();
     {
@@ -181,11 +170,7 @@ fn remove_clients(shard: &Shard, doomed: impl Fn(&ConsumerClient) -> bool) -> Ve
     changed
 }
 
-fn lock(shard: &Shard, request: &Command, take: bool) -> Command {
-    let body = match LockBatchRequestBody::decode(&request.body) {
-        Ok(b) => b,
-        Err(e) => return error(request, response_code::SYSTEM_ERROR, e.to_string()),
-    };
+fn lock(shard: &Shard, request: &Command, body: &LockBatchRequestBody, take: bool) -> Command {
     let now = Instant::now();
     let mut locks = shard.locks.borrow_mut();
     let mut granted = Vec::new();

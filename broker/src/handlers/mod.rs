@@ -1,14 +1,15 @@
 //! Request handlers with RocketMQ's semantics and codes, and the routing that sends each
-//! request to the shard that owns its queue (or its consumer group): [`route`] reads what a
-//! request is about once (`protocol::request::owner_key`, which also validates its names),
-//! asks `routing` for the owner, and handles it here or forwards it over the mesh.
+//! request to the shard that owns its queue (or its consumer group): the connection decodes
+//! each request once into a `protocol::request::Request` (typed, names validated); [`route`]
+//! asks `routing` for the owner of its `OwnerKey` and handles it here or forwards it, typed,
+//! over the mesh.
 
 use std::rc::Rc;
 use std::time::Duration;
 
-use shardmq_protocol::codes::{request_code, response_code};
+use shardmq_protocol::codes::response_code;
 use shardmq_protocol::command::Command;
-use shardmq_protocol::request::{owner_key, OwnerKey, Refusal};
+use shardmq_protocol::request::{OwnerKey, Refusal, Request, RequestKind};
 
 use crate::routing;
 use crate::shard::mesh::Control;
@@ -53,31 +54,24 @@ fn forward_timeout(shard: &Shard, key: &OwnerKey) -> Duration {
 }
 
 /// A refusal at the door as a reply (`None` for a oneway request).
-fn refuse(request: &Command, refusal: Refusal) -> Option<Command> {
+pub fn refuse(request: &Command, refusal: Refusal) -> Option<Command> {
     (!request.head.is_oneway()).then(|| error(request, refusal.code, refusal.remark))
 }
 
 /// Handles `request` here or on the shard that owns it. `None` for oneway requests.
-/// What the request is about is read (and its names validated) once, here.
-pub async fn route(shard: &Rc<Shard>, origin: Origin, request: Command) -> Option<Command> {
-    if request.head.is_response() {
-        return None;
-    }
-    let key = match owner_key(&request) {
-        Ok(key) => key,
-        Err(refusal) => return refuse(&request, refusal),
-    };
+pub async fn route(shard: &Rc<Shard>, origin: Origin, request: Request) -> Option<Command> {
+    let key = request.owner_key();
     if matches!(key, OwnerKey::Groups(_)) {
         // A heartbeat: each consumer group's home records it, all of them at once.
         let copies: Vec<_> = routing::homes(&key, shard.shards)
             .into_iter()
             .filter(|home| *home != shard.id)
             .map(|home| {
-                let (shard, key, request) = (shard.clone(), key.clone(), request.clone());
-                glommio::spawn_local(async move {
-                    let timeout = forward_timeout(&shard, &key);
-                    shard.forward(home, origin, key, request, timeout).await
-                })
+                let (shard, request) = (shard.clone(), request.clone());
+                let timeout = forward_timeout(&shard, &key);
+                glommio::spawn_local(
+                    async move { shard.forward(home, origin, request, timeout).await },
+                )
             })
             .collect();
         let reply = handle(shard, origin, request).await;
@@ -89,7 +83,7 @@ pub async fn route(shard: &Rc<Shard>, origin: Origin, request: Command) -> Optio
     match owner(shard, &key) {
         Some(other) if other != shard.id => {
             let timeout = forward_timeout(shard, &key);
-            shard.forward(other, origin, key, request, timeout).await
+            shard.forward(other, origin, request, timeout).await
         }
         _ => handle(shard, origin, request).await,
     }
@@ -101,10 +95,11 @@ pub async fn route(shard: &Rc<Shard>, origin: Origin, request: Command) -> Optio
 pub async fn handle_forwarded(
     shard: &Rc<Shard>,
     origin: Origin,
-    key: OwnerKey,
     moves_version: u64,
-    request: Command,
+    request: Request,
 ) -> Option<Command> {
+    // A heartbeat's copy is for this shard's groups only; anything else must be owned here.
+    let key = request.owner_key();
     if let Some(owner) = owner(shard, &key).filter(|o| *o != shard.id) {
         shard.count(|c| c.forward_misrouted += 1);
         tracing::debug!(
@@ -114,9 +109,9 @@ pub async fn handle_forwarded(
             own_moves = shard.moves.borrow().version,
             "a forwarded request's queue is not ours (moved)"
         );
-        return (!request.head.is_oneway()).then(|| {
+        return (!request.is_oneway()).then(|| {
             error(
-                &request,
+                &request.command,
                 response_code::SYSTEM_BUSY,
                 format!("the queue moved to shard {owner}; retry"),
             )
@@ -155,40 +150,45 @@ pub fn apply_control(shard: &Shard, msg: Control) {
 pub fn route_boxed(
     shard: &Rc<Shard>,
     origin: Origin,
-    request: Command,
+    request: Request,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Command>> + '_>> {
     Box::pin(route(shard, origin, request))
 }
 
 /// Handles a request on this shard (which owns what it touches).
-pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: Command) -> Option<Command> {
-    let oneway = request.head.is_oneway();
-    let reply = match request.head.code {
-        request_code::SEND_MESSAGE
-        | request_code::SEND_MESSAGE_V2
-        | request_code::SEND_BATCH_MESSAGE => send::handle(shard, origin, &request).await,
-        request_code::PULL_MESSAGE => pull::handle(shard, &request).await,
-        request_code::QUERY_CONSUMER_OFFSET
-        | request_code::UPDATE_CONSUMER_OFFSET
-        | request_code::SEARCH_OFFSET_BY_TIMESTAMP
-        | request_code::GET_MAX_OFFSET
-        | request_code::GET_MIN_OFFSET
-        | request_code::GET_EARLIEST_MSG_STORETIME
-        | request_code::VIEW_MESSAGE_BY_ID => offset::handle(shard, &request),
-        request_code::HEART_BEAT
-        | request_code::UNREGISTER_CLIENT
-        | request_code::GET_CONSUMER_LIST_BY_GROUP
-        | request_code::LOCK_BATCH_MQ
-        | request_code::UNLOCK_BATCH_MQ => client::handle(shard, origin, &request),
-        request_code::SHARDMQ_MOVE_QUEUE => topic::move_queue(shard, &request).await,
-        request_code::GET_TOPIC_STATS_INFO => topic::topic_stats(shard, origin, &request).await,
-        request_code::UPDATE_AND_CREATE_TOPIC
-        | request_code::DELETE_TOPIC_IN_BROKER
-        | request_code::GET_ALL_TOPIC_CONFIG => topic::handle(shard, &request).await,
-        code => error(
-            &request,
+pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: Request) -> Option<Command> {
+    use RequestKind as K;
+    let oneway = request.is_oneway();
+    let command = &request.command;
+    let reply = match &request.kind {
+        K::Send { .. } => send::handle(shard, origin, command).await,
+        K::Pull { header, .. } => pull::handle(shard, command, header).await,
+        K::QueryConsumerOffset { .. }
+        | K::UpdateConsumerOffset { .. }
+        | K::SearchOffset { .. }
+        | K::MaxOffset { .. }
+        | K::MinOffset { .. }
+        | K::EarliestStoreTime { .. }
+        | K::ViewMessage { .. } => offset::handle(shard, &request),
+        K::Heartbeat(_) | K::Unregister { .. } | K::ConsumerList { .. } | K::Lock { .. } => {
+            client::handle(shard, origin, &request)
+        }
+        K::MoveQueue {
+            topic,
+            queue_id,
+            to_shard,
+        } => topic::move_queue(shard, command, topic, *queue_id, *to_shard).await,
+        K::TopicStats { topic } => topic::topic_stats(shard, origin, command, topic).await,
+        K::CreateTopic { .. } | K::DeleteTopic { .. } | K::AllTopicConfig => {
+            topic::handle(shard, &request)
+        }
+        K::Unsupported => error(
+            command,
             response_code::REQUEST_CODE_NOT_SUPPORTED,
-            format!("request code {code} is not supported by this broker"),
+            format!(
+                "request code {} is not supported by this broker",
+                command.head.code
+            ),
         ),
     };
     (!oneway).then_some(reply)

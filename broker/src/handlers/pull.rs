@@ -67,11 +67,8 @@ fn read(
         .map_err(|e| e.to_string())
 }
 
-pub async fn handle(shard: &Rc<Shard>, request: &Command) -> Command {
-    let h: PullMessageRequestHeader = match request.header() {
-        Ok(h) => h,
-        Err(e) => return error(request, response_code::SYSTEM_ERROR, e.to_string()),
-    };
+/// Serves a pull whose header (`h`, names validated) was decoded at the door.
+pub async fn handle(shard: &Rc<Shard>, request: &Command, h: &PullMessageRequestHeader) -> Command {
     let topic = match topic_or_create(shard, &h.topic) {
         Ok(topic) => topic,
         Err(missing) => return missing.reply(request, &h.topic),
@@ -103,7 +100,7 @@ pub async fn handle(shard: &Rc<Shard>, request: &Command) -> Command {
         );
     }
     let filter = tag_filter(h.subscription.as_deref().unwrap_or("*"));
-    let mut result = match read(shard, &h, &filter) {
+    let mut result = match read(shard, h, &filter) {
         Ok(r) => r,
         Err(e) => return error(request, response_code::SYSTEM_ERROR, e),
     };
@@ -123,13 +120,13 @@ pub async fn handle(shard: &Rc<Shard>, request: &Command) -> Command {
                 timeout,
             )
             .await;
-            result = match read(shard, &h, &filter) {
+            result = match read(shard, h, &filter) {
                 Ok(r) => r,
                 Err(e) => return error(request, response_code::SYSTEM_ERROR, e),
             };
         }
     }
-    respond(request, &h, result)
+    respond(request, h, result)
 }
 
 fn respond(request: &Command, h: &PullMessageRequestHeader, r: ReadResult) -> Command {

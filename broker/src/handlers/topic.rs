@@ -9,10 +9,10 @@ use shardmq_protocol::body::{MessageQueue, TopicConfig, TopicOffset, TopicStatsT
 use shardmq_protocol::codes::{request_code, response_code, SerializeType};
 use shardmq_protocol::command::{Command, Head};
 use shardmq_protocol::header::{
-    CreateTopicRequestHeader, DeleteTopicRequestHeader, GetMinOffsetRequestHeader,
-    GetTopicStatsInfoRequestHeader, MoveQueueRequestHeader, OffsetResponseHeader, PERM_READ,
-    PERM_WRITE,
+    GetMinOffsetRequestHeader, OffsetResponseHeader, PERM_READ, PERM_WRITE,
 };
+use shardmq_protocol::names::{QueueId, TopicName};
+use shardmq_protocol::request::{Request, RequestKind};
 
 use super::error;
 use crate::moves::QueueMove;
@@ -179,13 +179,12 @@ struct TopicConfigTable<'a> {
     topic_config_table: &'a std::collections::BTreeMap<String, TopicConfig>,
 }
 
-pub async fn handle(shard: &Rc<Shard>, request: &Command) -> Command {
-    match request.head.code {
-        request_code::UPDATE_AND_CREATE_TOPIC => {
-            let h: CreateTopicRequestHeader = match request.header() {
-                Ok(h) => h,
-                Err(e) => return error(request, response_code::SYSTEM_ERROR, e.to_string()),
-            };
+/// Serves topic administration (`request.kind` says which; validated at the door).
+pub fn handle(shard: &Rc<Shard>, request: &Request) -> Command {
+    let command = &request.command;
+    match &request.kind {
+        RequestKind::CreateTopic { topic, header: h } => {
+            let request = command;
             if h.read_queue_nums <= 0 || h.write_queue_nums <= 0 || h.write_queue_nums > 1024 {
                 return error(
                     request,
@@ -197,7 +196,7 @@ pub async fn handle(shard: &Rc<Shard>, request: &Command) -> Command {
                 );
             }
             let mut config = TopicConfig {
-                topic_name: h.topic.to_string(),
+                topic_name: topic.to_string(),
                 read_queue_nums: h.read_queue_nums,
                 write_queue_nums: h.write_queue_nums,
                 perm: h.perm,
@@ -206,13 +205,12 @@ pub async fn handle(shard: &Rc<Shard>, request: &Command) -> Command {
                 ..Default::default()
             };
             // An existing topic keeps the spread its data was written with.
-            config.attributes.insert(
-                SHARDS_ATTRIBUTE.into(),
-                spread_of(shard, &h.topic).to_string(),
-            );
+            config
+                .attributes
+                .insert(SHARDS_ATTRIBUTE.into(), spread_of(shard, topic).to_string());
             match shard.topics.set(config) {
                 Ok(peers) => {
-                    copy_to(shard, peers, &h.topic);
+                    copy_to(shard, peers, topic);
                     Command::ok(request, Bytes::new())
                 }
                 Err(limit) => {
@@ -220,32 +218,28 @@ pub async fn handle(shard: &Rc<Shard>, request: &Command) -> Command {
                     error(
                         request,
                         response_code::SYSTEM_ERROR,
-                        limit_remark(&h.topic, &limit),
+                        limit_remark(topic, &limit),
                     )
                 }
             }
         }
-        request_code::DELETE_TOPIC_IN_BROKER => {
-            let h: DeleteTopicRequestHeader = match request.header() {
-                Ok(h) => h,
-                Err(e) => return error(request, response_code::SYSTEM_ERROR, e.to_string()),
-            };
-            let peers = shard.topics.remove(&h.topic);
-            copy_to(shard, peers, &h.topic);
-            Command::ok(request, Bytes::new())
+        RequestKind::DeleteTopic { topic } => {
+            let peers = shard.topics.remove(topic);
+            copy_to(shard, peers, topic);
+            Command::ok(command, Bytes::new())
         }
-        request_code::GET_ALL_TOPIC_CONFIG => {
+        RequestKind::AllTopicConfig => {
             let topics = shard.topics.borrow();
             let body = serde_json::to_vec(&TopicConfigTable {
                 topic_config_table: &topics,
             })
             .unwrap_or_default();
-            Command::ok(request, Bytes::from(body))
+            Command::ok(command, Bytes::from(body))
         }
-        code => error(
-            request,
-            response_code::REQUEST_CODE_NOT_SUPPORTED,
-            format!("request code {code} is not a topic request"),
+        _ => error(
+            command,
+            response_code::SYSTEM_ERROR,
+            "not a topic request (a routing bug)",
         ),
     }
 }
@@ -253,15 +247,15 @@ pub async fn handle(shard: &Rc<Shard>, request: &Command) -> Command {
 /// SHARDMQ_MOVE_QUEUE on the queue's current owner: new messages go to `toShard` from the
 /// queue's next offset on; what is stored here stays here and stays readable; committed
 /// consumer offsets go along.
-pub async fn move_queue(shard: &Rc<Shard>, request: &Command) -> Command {
-    let h: MoveQueueRequestHeader = match request.header() {
-        Ok(h) => h,
-        Err(e) => return error(request, response_code::SYSTEM_ERROR, e.to_string()),
-    };
-    let to = match usize::try_from(h.to_shard)
-        .ok()
-        .filter(|t| *t < shard.shards)
-    {
+pub async fn move_queue(
+    shard: &Rc<Shard>,
+    request: &Command,
+    topic: &TopicName,
+    queue_id: QueueId,
+    to_shard: i32,
+) -> Command {
+    let queue_id = queue_id.get();
+    let to = match usize::try_from(to_shard).ok().filter(|t| *t < shard.shards) {
         Some(t) => t,
         None => {
             return error(
@@ -269,24 +263,24 @@ pub async fn move_queue(shard: &Rc<Shard>, request: &Command) -> Command {
                 response_code::SYSTEM_ERROR,
                 format!(
                     "toShard {} is not a shard of this broker (0..{})",
-                    h.to_shard, shard.shards
+                    to_shard, shard.shards
                 ),
             )
         }
     };
-    if let Err(missing) = topic_or_create(shard, &h.topic) {
-        return missing.reply(request, &h.topic);
+    if let Err(missing) = topic_or_create(shard, topic) {
+        return missing.reply(request, topic);
     }
     if to == shard.id {
         return Command::ok(request, Bytes::new());
     }
     // From here on, sends for the queue that reach this shard are refused (SYSTEM_BUSY).
-    let boundary = shard.store.next_offset(&h.topic, h.queue_id);
+    let boundary = shard.store.next_offset(topic, queue_id);
     let queue_move = {
         let mut moves = shard.moves.borrow_mut();
         let m = QueueMove {
-            topic: h.topic.to_string(),
-            queue_id: h.queue_id,
+            topic: topic.to_string(),
+            queue_id: queue_id,
             from_shard: shard.id as u16,
             to_shard: to as u16,
             boundary,
@@ -304,7 +298,7 @@ pub async fn move_queue(shard: &Rc<Shard>, request: &Command) -> Command {
             format!("store: {e}"),
         );
     }
-    let offsets = shard.offsets.borrow().queue_offsets(&h.topic, h.queue_id);
+    let offsets = shard.offsets.borrow().queue_offsets(topic, queue_id);
     // Each peer's control pump delivers it, waiting for room in a full inbox.
     for peer in (0..shard.shards).filter(|p| *p != shard.id) {
         shard.send_control(
@@ -339,43 +333,58 @@ pub fn apply_move(shard: &Shard, queue_move: QueueMove, offsets: Vec<(String, i6
 
 /// GET_TOPIC_STATS_INFO: min and max offset of every queue, asked of the shards that hold
 /// them (the first holder for min, the owner for max).
-pub async fn topic_stats(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Command {
-    let h: GetTopicStatsInfoRequestHeader = match request.header() {
-        Ok(h) => h,
-        Err(e) => return error(request, response_code::SYSTEM_ERROR, e.to_string()),
-    };
-    let Some(topic) = shard.topics.borrow().get(&*h.topic).cloned() else {
+pub async fn topic_stats(
+    shard: &Rc<Shard>,
+    origin: Origin,
+    request: &Command,
+    name: &TopicName,
+) -> Command {
+    let Some(topic) = shard.topics.borrow().get(name.as_str()).cloned() else {
         return error(
             request,
             response_code::TOPIC_NOT_EXIST,
-            format!("topic[{}] not exist", h.topic),
+            format!("topic[{name}] not exist"),
         );
     };
     let mut table = TopicStatsTable::default();
     for queue_id in 0..topic.read_queue_nums.max(topic.write_queue_nums) {
+        // Asked of the owners as typed requests, through the same router as a client's.
         let ask = |code| {
             let header = GetMinOffsetRequestHeader {
-                topic: h.topic.clone(),
+                topic: name.clone().into_inner(),
                 queue_id,
             };
-            Command::new(
+            let command = Command::new(
                 Head::request(code, 0),
                 SerializeType::RocketMq,
                 &header,
                 Bytes::new(),
-            )
+            );
+            let (topic, queue_id) = (name.clone(), QueueId::parse("queueId", queue_id));
+            queue_id.map(|queue_id| Request {
+                command,
+                kind: if code == request_code::GET_MIN_OFFSET {
+                    RequestKind::MinOffset { topic, queue_id }
+                } else {
+                    RequestKind::MaxOffset { topic, queue_id }
+                },
+            })
         };
         let offset = |reply: Option<Command>| {
             reply
                 .and_then(|r| r.header::<OffsetResponseHeader>().ok())
                 .map_or(0, |o| o.offset)
         };
-        let min =
-            offset(super::route_boxed(shard, origin, ask(request_code::GET_MIN_OFFSET)).await);
-        let max =
-            offset(super::route_boxed(shard, origin, ask(request_code::GET_MAX_OFFSET)).await);
+        let (Ok(min_request), Ok(max_request)) = (
+            ask(request_code::GET_MIN_OFFSET),
+            ask(request_code::GET_MAX_OFFSET),
+        ) else {
+            break; // past the largest queue id (a topic has at most 1024 queues)
+        };
+        let min = offset(super::route_boxed(shard, origin, min_request).await);
+        let max = offset(super::route_boxed(shard, origin, max_request).await);
         let mq = MessageQueue {
-            topic: h.topic.to_string(),
+            topic: name.to_string(),
             broker_name: shard.config.broker_name.clone(),
             queue_id,
         };

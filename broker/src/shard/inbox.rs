@@ -152,7 +152,6 @@ fn take_forward(shard: &Rc<Shard>, forward: Forward) {
         origin,
         target,
         moves_version,
-        key,
         request,
     } = forward;
     let refusal = if shard.is_stopping() {
@@ -163,7 +162,7 @@ fn take_forward(shard: &Rc<Shard>, forward: Forward) {
         tracing::error!(
             shard = shard.id,
             target,
-            code = request.head.code,
+            code = request.code(),
             "a forward meant for another shard arrived here"
         );
         Some(format!(
@@ -176,10 +175,12 @@ fn take_forward(shard: &Rc<Shard>, forward: Forward) {
     let shard = shard.clone();
     glommio::spawn_local(async move {
         let reply = match refusal {
-            Some(remark) => busy_reply(&request.head, request.serialize_type, remark),
-            None => {
-                crate::handlers::handle_forwarded(&shard, origin, key, moves_version, request).await
-            }
+            Some(remark) => busy_reply(
+                &request.command.head,
+                request.command.serialize_type,
+                remark,
+            ),
+            None => crate::handlers::handle_forwarded(&shard, origin, moves_version, request).await,
         };
         shard.reply_to(origin.shard, Reply { token, reply }).await;
     })

@@ -20,7 +20,7 @@ use glommio::channels::channel_mesh::{Full, MeshBuilder, Receivers, Senders};
 use glommio::{GlommioError, ResourceType};
 use shardmq_protocol::body::TopicConfig;
 use shardmq_protocol::command::Command;
-use shardmq_protocol::request::OwnerKey;
+use shardmq_protocol::request::Request;
 use tracing::warn;
 
 use super::replicated::Revision;
@@ -42,9 +42,8 @@ pub struct Forward {
     pub origin: Origin,
     pub target: usize,
     pub moves_version: u64,
-    /// What the request is about, as read once at the door.
-    pub key: OwnerKey,
-    pub request: Command,
+    /// The request, as decoded (once) at the door.
+    pub request: Request,
 }
 
 /// The reply to a [`Forward`] (`None`: the request was oneway).

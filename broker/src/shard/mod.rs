@@ -23,7 +23,7 @@ use std::time::Instant;
 use futures_channel::oneshot;
 use shardmq_protocol::codes::{response_code, SerializeType};
 use shardmq_protocol::command::{Command, Head};
-use shardmq_protocol::request::OwnerKey;
+use shardmq_protocol::request::Request;
 use tracing::{debug, warn};
 
 use crate::config::BrokerConfig;
@@ -190,7 +190,7 @@ impl Shard {
         self.stopping.set(true);
     }
 
-    /// Sends `request` (about `key`) to shard `owner` and waits for its reply, at most
+    /// Sends `request` to shard `owner` and waits for its reply, at most
     /// `timeout`. Every way it can fail answers SYSTEM_BUSY with a remark saying why (the
     /// client retries): the owner's inbox is full, this shard has
     /// [`pending::MAX_FORWARDS_IN_FLIGHT`] forwards in flight, or no reply came in time.
@@ -199,14 +199,13 @@ impl Shard {
         &self,
         owner: usize,
         origin: Origin,
-        key: OwnerKey,
-        request: Command,
+        request: Request,
         timeout: std::time::Duration,
     ) -> Option<Command> {
         debug_assert_ne!(owner, self.id, "a shard forwards only to its peers");
-        let oneway = request.head.is_oneway();
-        let head = request.head.clone();
-        let serialize_type = request.serialize_type;
+        let oneway = request.is_oneway();
+        let head = request.command.head.clone();
+        let serialize_type = request.command.serialize_type;
         let busy = |remark: String| {
             (!oneway).then(|| {
                 Command::error_to_head(&head, serialize_type, response_code::SYSTEM_BUSY, remark)
@@ -226,7 +225,6 @@ impl Shard {
             origin,
             target: owner,
             moves_version: self.moves.borrow().version,
-            key,
             request,
         };
         if self.mesh.forwards.try_send_to(owner, forward).is_err() {
