@@ -98,7 +98,8 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                     // Decoded once, names validated: a refusal goes back at once.
                     let request = match Request::decode(request) {
                         Ok(request) => request,
-                        Err((request, refusal)) => {
+                        Err(refused) => {
+                            let (request, refusal) = *refused;
                             match handlers::refuse(&request, refusal) {
                                 Some(reply) => outbox.reply(reply),
                                 None => outbox.release(),

@@ -1,12 +1,10 @@
 //! Starting and stopping a broker: the embedded name server in standalone mode, one pinned
 //! glommio executor per shard joined by a channel mesh, and on each shard its store, its
-//! listeners (the shared main port, SO_REUSEPORT, and its own shard port), the mesh inbox,
-//! and the periodic persistence of consumer offsets and topics.
+//! listeners (the shared main port, SO_REUSEPORT, and its own shard port), its inbox loop
+//! and control pumps, and its persistence task.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -21,6 +19,7 @@ use crate::config::{BrokerConfig, FlushDiskType};
 use crate::handlers::apply_topic;
 use crate::shard::inbox::Hooks;
 use crate::shard::mesh::{self, MeshBuilders};
+use crate::shard::persist::{self, Persister};
 use crate::shard::Shard;
 use crate::store::metadata::{self, ConsumerOffsets, TopicConfigs};
 use crate::store::{FlushMode, Store, StoreConfig};
@@ -28,10 +27,7 @@ use crate::store::{FlushMode, Store, StoreConfig};
 pub use crate::shard::mesh::MESH_CHANNEL_DEPTH;
 /// Registered I/O memory per shard executor (glommio locks it; see tuning/README.md).
 pub const SHARD_IO_MEMORY_BYTES: usize = 512 * 1024;
-/// Where shard 0 keeps the queue moves (beside topics.json).
-pub const MOVES_FILE: &str = "queue-moves.json";
-/// How often dirty consumer offsets are written.
-const PERSIST_EVERY: Duration = Duration::from_secs(5);
+pub use crate::shard::persist::MOVES_FILE;
 
 /// A running broker. Dropping it stops it.
 pub struct Broker {
@@ -198,13 +194,6 @@ impl Drop for Broker {
     }
 }
 
-fn offsets_path(config: &BrokerConfig, shard: usize) -> PathBuf {
-    config
-        .data_dir
-        .join(format!("shard-{shard}"))
-        .join(metadata::OFFSETS_FILE)
-}
-
 async fn run_shard(
     config: Arc<BrokerConfig>,
     mesh: MeshBuilders,
@@ -232,9 +221,10 @@ async fn run_shard(
     if let Some((at, why)) = recovered.cut {
         warn!(shard = id, at, %why, "the commit log's torn tail was cut");
     }
-    let offsets: ConsumerOffsets = metadata::read_json(&offsets_path(&config, id))
-        .map_err(|e| format!("shard {id}: {e}"))?
-        .unwrap_or_default();
+    let offsets: ConsumerOffsets =
+        metadata::read_json(&persist::offsets_path(&config.data_dir, id))
+            .map_err(|e| format!("shard {id}: {e}"))?
+            .unwrap_or_default();
     let shard = Shard::new(id, config.clone(), store, senders, offsets);
     let topics: Option<TopicConfigs> =
         metadata::read_json(&config.data_dir.join(metadata::TOPICS_FILE))
@@ -332,12 +322,18 @@ async fn run_shard(
     } else {
         Vec::new()
     };
+    let persister = Rc::new(Persister::default());
+    let saver = {
+        let stop = stop.clone();
+        glommio::spawn_local(persist::run(shard.clone(), persister.clone(), move || {
+            stop.load(Ordering::SeqCst)
+        }))
+    };
     let _ = ready.send(Ok(id));
     let mut last_expiry = std::time::Instant::now();
     while !stop.load(Ordering::SeqCst) {
         glommio::timer::sleep(Duration::from_millis(50)).await;
         shard.expire_forwards();
-        persist(&shard, false);
         if last_expiry.elapsed() >= crate::handlers::CLIENT_SCAN_EVERY {
             last_expiry = std::time::Instant::now();
             crate::handlers::expire_clients(&shard);
@@ -350,7 +346,8 @@ async fn run_shard(
     if let Err(e) = shard.store.close().await {
         warn!(shard = id, "closing the store: {e}");
     }
-    persist(&shard, true);
+    saver.await;
+    persister.save(&shard, true).await;
     crate::shard::log_counters(&shard);
     info!(shard = id, "shard stopped");
     Ok(())
@@ -371,71 +368,4 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     // listener becomes its only owner.
     #[allow(unsafe_code)]
     Ok(unsafe { <TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd) })
-}
-
-/// Writes consumer offsets when dirty (every [`PERSIST_EVERY`], or now when `force`), and
-/// on shard 0 the topic table.
-fn persist(shard: &Shard, force: bool) {
-    thread_local! {
-        static LAST: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
-    }
-    let due = LAST.with(|l| {
-        let now = std::time::Instant::now();
-        let due = l
-            .get()
-            .is_none_or(|t| now.duration_since(t) >= PERSIST_EVERY);
-        if due || force {
-            l.set(Some(now));
-        }
-        due
-    });
-    if !(due || force) {
-        return;
-    }
-    if shard.offsets_dirty.replace(false) || force {
-        if let Err(e) = metadata::write_json(
-            &offsets_path(&shard.config, shard.id),
-            &*shard.offsets.borrow(),
-        ) {
-            warn!(shard = shard.id, "saving consumer offsets: {e}");
-            shard.offsets_dirty.set(true);
-        }
-    }
-    if shard.id == 0 {
-        let moves = shard.moves.borrow();
-        if moves.version > 0 {
-            save_if_changed(&shard.config.data_dir.join(MOVES_FILE), &*moves, force);
-        }
-        let table = TopicConfigs {
-            table: shard.topics.borrow().clone(),
-            ..Default::default()
-        };
-        save_if_changed(
-            &shard.config.data_dir.join(metadata::TOPICS_FILE),
-            &table,
-            force,
-        );
-    }
-}
-
-/// Writes `value` as JSON to `path` unless it is what this thread last wrote there: the
-/// write (with its fsyncs) blocks the shard, so an unchanged table costs only its encoding.
-fn save_if_changed<T: serde::Serialize>(path: &std::path::Path, value: &T, force: bool) {
-    thread_local! {
-        static WRITTEN: std::cell::RefCell<HashMap<PathBuf, Vec<u8>>> =
-            std::cell::RefCell::new(HashMap::new());
-    }
-    let bytes = match serde_json::to_vec_pretty(value) {
-        Ok(bytes) => bytes,
-        Err(e) => return warn!("encoding {}: {e}", path.display()),
-    };
-    if !force && WRITTEN.with(|w| w.borrow().get(path) == Some(&bytes)) {
-        return;
-    }
-    match metadata::write_atomic(path, &bytes) {
-        Ok(()) => {
-            WRITTEN.with(|w| w.borrow_mut().insert(path.to_owned(), bytes));
-        }
-        Err(e) => warn!("saving {}: {e}", path.display()),
-    }
 }

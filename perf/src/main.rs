@@ -67,7 +67,9 @@ fn run(command: Command) -> Result<(), String> {
             stop.store(true, Ordering::Release);
             let totals = collector.finish();
             result?;
-            outputs(&a.common, &Summary::new("produce", &totals, None), &totals)
+            let mut summary = Summary::new("produce", &totals, None);
+            summary.rate_asked_per_s = a.rate;
+            outputs(&a.common, &summary, &totals)
         }
         Command::Consume(a) => {
             let collector = Collector::start("consume", a.common.warmup, stop.clone());
@@ -109,7 +111,8 @@ fn run(command: Command) -> Result<(), String> {
             e2e_stop.store(true, Ordering::Release);
             let e2e_totals = consumed.finish();
             result?;
-            let summary = Summary::new("e2e", &send_totals, Some(&e2e_totals));
+            let mut summary = Summary::new("e2e", &send_totals, Some(&e2e_totals));
+            summary.rate_asked_per_s = p.rate;
             println!("consumed {} messages", e2e_totals.messages);
             outputs(&p.common, &summary, &send_totals)
         }

@@ -214,6 +214,9 @@ pub struct Summary {
     pub errors: BTreeMap<String, u64>,
     pub duration_s: f64,
     pub rate_per_s: f64,
+    /// The fixed rate asked for with `--rate` (messages/s); absent when unpaced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_asked_per_s: Option<u64>,
     pub latency_us: Percentiles,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub e2e_latency_us: Option<Percentiles>,
@@ -228,6 +231,7 @@ impl Summary {
             errors: t.errors.clone(),
             duration_s: secs,
             rate_per_s: t.messages as f64 / secs,
+            rate_asked_per_s: None,
             latency_us: Percentiles::of(&t.hist),
             e2e_latency_us: e2e.map(|e| Percentiles::of(&e.hist)),
         }

@@ -170,11 +170,11 @@ fn bad_header(e: crate::Error) -> Refusal {
 impl Request {
     /// Decodes `command` into a request, or says why it is refused. Fields are checked in
     /// the order RocketMQ's headers declare them, so the first fault is the one named.
-    /// The command comes back with the refusal, to reply to.
-    pub fn decode(command: Command) -> Result<Request, (Command, Refusal)> {
+    /// The command comes back with the refusal, to reply to (boxed: the rare path).
+    pub fn decode(command: Command) -> Result<Request, Box<(Command, Refusal)>> {
         match RequestKind::decode(&command) {
             Ok(kind) => Ok(Request { command, kind }),
-            Err(refusal) => Err((command, refusal)),
+            Err(refusal) => Err(Box::new((command, refusal))),
         }
     }
 
@@ -624,7 +624,7 @@ mod tests {
             let code = request.head.code;
             let key = Request::decode(request)
                 .map(|r| r.owner_key())
-                .map_err(|(_, refusal)| refusal);
+                .map_err(|refused| refused.1);
             assert_eq!(key, Ok(expected), "code {code}");
         }
     }

@@ -6,83 +6,51 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::Parser;
+
 use shardmq_tuning::{check, recommended_shards, Host};
 
-const USAGE: &str = "\
-usage: mqtune [--check] [--json] [--root DIR] [--shards N]
-
-  --check       check the host (the default action)
-  --json        print JSON instead of a table
-  --root DIR    read /proc and /sys under DIR (a recorded snapshot); default /, which also
-                probes io_uring with io_uring_setup
-  --shards N    judge locked memory and cores for N shards; default: usable CPUs, less one
-                from 4 CPUs on
-
-exit status: 0 the broker can start, 1 something FATAL, 2 usage error";
-
-/// What the command line asked for.
+/// Reads a Linux host's settings and says what to change for a thread-per-core broker.
+///
+/// Prints one line per item (current value, recommended value, status, reason), then the
+/// fixes.
+#[derive(Parser, Debug)]
+#[command(
+    name = "mqtune",
+    override_usage = "mqtune [--check] [--json] [--root DIR] [--shards N]",
+    // A flag given twice keeps its last value, as `--root a --root b` always did.
+    args_override_self = true,
+    after_help = "Exit status: 0 the broker can start (warnings allowed), 1 something FATAL, \
+                  2 usage error."
+)]
 struct Arguments {
+    /// Check the host (the default action; accepted for scripts that say it).
+    #[arg(long)]
+    check: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
     json: bool,
+    /// Read /proc and /sys under DIR (a recorded snapshot) instead of the live host [default:
+    /// /, which also probes io_uring with io_uring_setup].
+    #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
+    /// Judge locked memory and cores for N shards [default: usable CPUs, less one from 4
+    /// CPUs on].
+    #[arg(long, value_name = "N", value_parser = positive_integer)]
     shards: Option<usize>,
 }
 
-enum Parsed {
-    Run(Arguments),
-    Help,
-}
-
-fn parse_arguments(mut words: impl Iterator<Item = String>) -> Result<Parsed, String> {
-    let mut arguments = Arguments {
-        json: false,
-        root: None,
-        shards: None,
-    };
-    while let Some(word) = words.next() {
-        let (flag, inline_value) = match word.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => {
-                (flag.to_string(), Some(value.to_string()))
-            }
-            _ => (word, None),
-        };
-        let mut value = |name: &str| {
-            inline_value
-                .clone()
-                .or_else(|| words.next())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match flag.as_str() {
-            "--check" => {}
-            "--json" => arguments.json = true,
-            "--root" => arguments.root = Some(PathBuf::from(value("--root")?)),
-            "--shards" => {
-                let text = value("--shards")?;
-                let shards = text
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|shards| *shards > 0)
-                    .ok_or_else(|| format!("--shards needs a positive integer, not {text:?}"))?;
-                arguments.shards = Some(shards);
-            }
-            "-h" | "--help" => return Ok(Parsed::Help),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    Ok(Parsed::Run(arguments))
+/// A shard count: an integer of 1 or more.
+fn positive_integer(text: &str) -> Result<usize, String> {
+    text.parse::<usize>()
+        .ok()
+        .filter(|shards| *shards > 0)
+        .ok_or_else(|| "needs a positive integer".to_string())
 }
 
 fn main() -> ExitCode {
-    let arguments = match parse_arguments(std::env::args().skip(1)) {
-        Ok(Parsed::Run(arguments)) => arguments,
-        Ok(Parsed::Help) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("mqtune: {message}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    // Usage errors exit 2 (clap's status for them), `--help` prints and exits 0.
+    let arguments = Arguments::parse();
     let host = match arguments.root {
         Some(root) if root != Path::new("/") => Host::snapshot(root),
         _ => Host::live(),
@@ -100,5 +68,69 @@ fn main() -> ExitCode {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(words: &[&str]) -> Result<Arguments, clap::Error> {
+        Arguments::try_parse_from(std::iter::once("mqtune").chain(words.iter().copied()))
+    }
+
+    #[test]
+    fn command_definition_is_consistent() {
+        Arguments::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_take_separate_or_inline_values_and_the_last_one_wins() {
+        let arguments = parse(&[
+            "--check",
+            "--json",
+            "--root",
+            "/a",
+            "--root=/b",
+            "--shards=3",
+            "--shards",
+            "4",
+            "--check",
+            "--json",
+        ])
+        .unwrap();
+        assert!(arguments.check && arguments.json);
+        assert_eq!(arguments.root, Some(PathBuf::from("/b")));
+        assert_eq!(arguments.shards, Some(4));
+        let defaults = parse(&[]).unwrap();
+        assert!(!defaults.json);
+        assert_eq!((defaults.root, defaults.shards), (None, None));
+    }
+
+    #[test]
+    fn bad_arguments_are_usage_errors_and_help_is_not() {
+        for words in [
+            &["--shards", "0"][..],
+            &["--shards", "-1"],
+            &["--shards", "many"],
+            &["--shards"],
+            &["--root"],
+            &["--frobnicate"],
+            &["check"],
+        ] {
+            let error = parse(words).unwrap_err();
+            assert_eq!(error.exit_code(), 2, "{words:?}");
+            assert!(error.use_stderr(), "{words:?}");
+        }
+        for words in [&["-h"][..], &["--help"], &["--json", "--help"]] {
+            let error = parse(words).unwrap_err();
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::DisplayHelp,
+                "{words:?}"
+            );
+            assert_eq!(error.exit_code(), 0, "{words:?}");
+        }
     }
 }

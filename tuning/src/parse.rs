@@ -6,8 +6,9 @@ use std::collections::BTreeSet;
 /// A set of CPU ids, as in `/sys/devices/system/cpu/online` (`0-3,8`).
 pub type CpuSet = BTreeSet<u32>;
 
-/// Highest CPU id accepted in a CPU list. Linux's `NR_CPUS` tops out at 8192; anything above
-/// this is a corrupt file, and refusing it bounds the set built from one range.
+/// Highest CPU id accepted in a CPU list ([`cpu_list`]: `/sys` files, `isolcpus=`, and
+/// `mqperf --cpus`). Linux's `NR_CPUS` tops out at 8192; anything above this is a corrupt file
+/// or a typo, and refusing it bounds the set built from one range to `CPU_ID_MAX + 1` ids.
 pub const CPU_ID_MAX: u32 = 65_535;
 
 /// A soft resource limit from `/proc/self/limits`.
@@ -81,6 +82,10 @@ pub fn soft_limit(text: &str, name: &str) -> Option<Limit> {
 }
 
 /// A kernel CPU list: `0-3,8,10-11`; an empty list (a memory-only NUMA node) is the empty set.
+/// Surrounding whitespace is ignored; empty parts (`0,,1`), reversed ranges (`3-1`) and ids
+/// above [`CPU_ID_MAX`] are refused, each before its range is added, so no input makes the
+/// set hold more than `CPU_ID_MAX + 1` ids (`0-99999999999` fails at once, allocating nothing).
+/// The workspace's one CPU-list parser: `mqperf --cpus` uses it too.
 pub fn cpu_list(text: &str) -> Option<CpuSet> {
     let text = text.trim();
     let mut cpus = CpuSet::new();
@@ -286,6 +291,11 @@ mod tests {
         assert_eq!(cpu_list("\n"), Some(CpuSet::new()));
         assert_eq!(cpu_list("3-1"), None);
         assert_eq!(cpu_list("0-4294967295"), None);
+        assert_eq!(cpu_list("0-99999999999"), None);
+        let top = CPU_ID_MAX.to_string();
+        assert_eq!(cpu_list(&top), Some(cpus(&[CPU_ID_MAX])));
+        assert_eq!(cpu_list(&(CPU_ID_MAX + 1).to_string()), None);
+        assert_eq!(cpu_list(&format!("0-{}", CPU_ID_MAX + 1)), None);
         assert_eq!(cpu_list("0,,1"), None);
         assert_eq!(cpu_list("a-b"), None);
     }

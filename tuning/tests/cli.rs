@@ -58,3 +58,42 @@ fn usage_errors_exit_2() {
         assert!(!output.stderr.is_empty(), "{arguments:?}");
     }
 }
+
+#[test]
+fn help_exits_0_and_describes_every_flag_and_the_exit_statuses() {
+    for flag in ["--help", "-h"] {
+        let output = mqtune(&[flag]);
+        assert_eq!(output.status.code(), Some(0), "{flag}");
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        for described in [
+            "--check",
+            "--json",
+            "--root <DIR>",
+            "--shards <N>",
+            "Exit status",
+        ] {
+            assert!(stdout.contains(described), "{flag}: {described}: {stdout}");
+        }
+    }
+}
+
+#[test]
+fn repeated_flags_and_inline_values_keep_the_last_value() {
+    let good = format!("--root={}", fixture("good-host").display());
+    let bad = fixture("bad-host");
+    let output = mqtune(&[
+        "--check",
+        "--check",
+        "--json",
+        "--root",
+        bad.to_str().unwrap(),
+        &good,
+        "--shards=2",
+        "--shards",
+        "3",
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["fatal"], 0);
+    assert_eq!(json["shards"], 3);
+}

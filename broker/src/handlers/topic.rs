@@ -280,7 +280,7 @@ pub async fn move_queue(
         let mut moves = shard.moves.borrow_mut();
         let m = QueueMove {
             topic: topic.to_string(),
-            queue_id: queue_id,
+            queue_id,
             from_shard: shard.id as u16,
             to_shard: to as u16,
             boundary,

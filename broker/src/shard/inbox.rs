@@ -46,7 +46,8 @@ const PAUSED_POLL: Duration = Duration::from_millis(5);
 enum Message {
     Reply(Reply),
     Control(Control),
-    Forward(Forward),
+    /// Boxed: a forward carries a whole decoded request.
+    Forward(Box<Forward>),
 }
 
 /// The receivers of one kind, and which have closed (their peer stopped).
@@ -120,7 +121,7 @@ pub async fn run(shard: Rc<Shard>, mut inbound: Inbound, hooks: Arc<Hooks>) {
                 Poll::Pending => all_closed = false,
             }
             match forwards.poll(cx, turn) {
-                Poll::Ready(Some(m)) => return Poll::Ready(Some(Message::Forward(m))),
+                Poll::Ready(Some(m)) => return Poll::Ready(Some(Message::Forward(Box::new(m)))),
                 Poll::Ready(None) => {}
                 Poll::Pending => all_closed = false,
             }
@@ -140,7 +141,7 @@ pub async fn run(shard: Rc<Shard>, mut inbound: Inbound, hooks: Arc<Hooks>) {
             None => return,
             Some(Message::Reply(reply)) => shard.complete(reply),
             Some(Message::Control(msg)) => crate::handlers::apply_control(&shard, msg),
-            Some(Message::Forward(forward)) => take_forward(&shard, forward),
+            Some(Message::Forward(forward)) => take_forward(&shard, *forward),
         }
     }
 }

@@ -6,12 +6,14 @@
 //! - [`mesh`]: what travels between shards (forwards, replies, control) and the meshes.
 //! - [`inbox`]: the one loop that reads them, in a fixed priority.
 //! - [`pending`]: forwards in flight, capped, each with a deadline.
+//! - [`persist`]: the task that saves offsets, topics and moves off the executor thread.
 //! - [`replicated`]: state every shard keeps a copy of (the topic table), by revision,
 //!   copied to every peer until it has it.
 
 pub mod inbox;
 pub mod mesh;
 pub mod pending;
+pub mod persist;
 pub mod replicated;
 
 use std::cell::{Cell, RefCell};

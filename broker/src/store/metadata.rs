@@ -1,5 +1,7 @@
-//! Metadata kept beside the data — topic configs, consumer offsets, queue ownership — as JSON
-//! files in RocketMQ's layouts, each replaced atomically (write a temporary, fsync, rename,
+//! Metadata kept beside the data — topic configs and consumer offsets in RocketMQ's layouts
+//! (and, written by the runtime through the same functions, the queue-move table
+//! `queue-moves.json`, the one persisted queue → shard table) — as JSON files, each replaced
+//! atomically (write a temporary, fsync, rename,
 //! fsync the directory) so a crash leaves either the old file or the new one.
 
 use std::collections::BTreeMap;
@@ -18,8 +20,6 @@ use super::error::{StoreError, StoreResult};
 pub const TOPICS_FILE: &str = "topics.json";
 /// Consumer offsets (RocketMQ's name).
 pub const OFFSETS_FILE: &str = "consumerOffset.json";
-/// Queue → shard ownership.
-pub const QUEUES_FILE: &str = "queues.json";
 
 /// Suffix of the temporary a write goes to before it is renamed over the real file.
 const TMP_SUFFIX: &str = ".tmp";
@@ -212,99 +212,6 @@ impl ConsumerOffsets {
     }
 }
 
-/// `queues.json`: which shard owns each queue of each topic, versioned so that stale updates
-/// are ignored. `owners[topic][queue_id]` is a shard, or [`QueueTable::UNASSIGNED`].
-///
-/// Queue ids are `u16` here: RocketMQ's are non-negative i32 on the wire, but a topic has at
-/// most a few thousand queues, and the type bounds how far `set_owner` can grow a list.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct QueueTable {
-    pub version: u64,
-    pub owners: BTreeMap<String, Vec<u16>>,
-}
-
-impl QueueTable {
-    /// Marks a queue that has no owner (the filler when `set_owner` grows a list).
-    pub const UNASSIGNED: u16 = u16::MAX;
-
-    /// The shard that owns `topic`'s queue `queue_id`; `None` when unknown or unassigned.
-    pub fn owner(&self, topic: &str, queue_id: u16) -> Option<u16> {
-        self.owners
-            .get(topic)?
-            .get(usize::from(queue_id))
-            .copied()
-            .filter(|&shard| shard != Self::UNASSIGNED)
-    }
-
-    /// Makes `shard` the owner of `topic`'s queue `queue_id` (growing the topic's list with
-    /// [`QueueTable::UNASSIGNED`] as needed; `shard == UNASSIGNED` clears it) and bumps the
-    /// version.
-    pub fn set_owner(&mut self, topic: &str, queue_id: u16, shard: u16) {
-        let owners = self.owners.entry(topic.to_owned()).or_default();
-        let index = usize::from(queue_id);
-        if owners.len() <= index {
-            owners.resize(index + 1, Self::UNASSIGNED);
-        }
-        owners[index] = shard;
-        self.version = self.version.saturating_add(1);
-    }
-
-    /// Takes `other` when its version is newer than this one's; a stale or equal update is
-    /// ignored. Returns whether it was taken.
-    pub fn apply_if_newer(&mut self, other: &QueueTable) -> bool {
-        if other.version > self.version {
-            self.clone_from(other);
-            true
-        } else {
-            false
-        }
-    }
-}
-
-/// A shard's metadata files, read at start and saved one file at a time.
-#[derive(Debug)]
-pub struct Metadata {
-    dir: PathBuf,
-    pub topics: TopicConfigs,
-    pub offsets: ConsumerOffsets,
-    pub queues: QueueTable,
-}
-
-impl Metadata {
-    /// Reads the metadata in `dir`, creating the directory if missing; a missing file gives
-    /// its default (empty) contents.
-    pub fn open(dir: &Path) -> StoreResult<Metadata> {
-        fs::create_dir_all(dir).map_err(|e| StoreError::io("create metadata dir", dir, e))?;
-        Ok(Metadata {
-            dir: dir.to_path_buf(),
-            topics: read_json(&dir.join(TOPICS_FILE))?.unwrap_or_default(),
-            offsets: read_json(&dir.join(OFFSETS_FILE))?.unwrap_or_default(),
-            queues: read_json(&dir.join(QUEUES_FILE))?.unwrap_or_default(),
-        })
-    }
-
-    /// The directory the files live in.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// Saves `topics.json`.
-    pub fn save_topics(&self) -> StoreResult<()> {
-        write_json(&self.dir.join(TOPICS_FILE), &self.topics)
-    }
-
-    /// Saves `consumerOffset.json`.
-    pub fn save_offsets(&self) -> StoreResult<()> {
-        write_json(&self.dir.join(OFFSETS_FILE), &self.offsets)
-    }
-
-    /// Saves `queues.json`.
-    pub fn save_queues(&self) -> StoreResult<()> {
-        write_json(&self.dir.join(QUEUES_FILE), &self.queues)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,42 +226,42 @@ mod tests {
         }
     }
 
-    fn sample(dir: &Path) -> Metadata {
-        let mut meta = Metadata::open(dir).unwrap();
-        meta.topics.upsert(topic("TopicA", 8), 1_700_000_000_000);
-        meta.topics.upsert(topic("TopicB", 4), 1_700_000_000_001);
-        meta.offsets.set("TopicA", "group-1", 0, 42);
-        meta.offsets.set("TopicA", "group-1", 3, 7);
-        meta.offsets.set("TopicB", "group-2", 1, 1_000_000_000_000);
-        meta.queues.set_owner("TopicA", 0, 0);
-        meta.queues.set_owner("TopicA", 1, 1);
-        meta.queues.set_owner("TopicB", 3, 2);
-        meta
+    fn sample() -> (TopicConfigs, ConsumerOffsets) {
+        let mut topics = TopicConfigs::default();
+        topics.upsert(topic("TopicA", 8), 1_700_000_000_000);
+        topics.upsert(topic("TopicB", 4), 1_700_000_000_001);
+        let mut offsets = ConsumerOffsets::default();
+        offsets.set("TopicA", "group-1", 0, 42);
+        offsets.set("TopicA", "group-1", 3, 7);
+        offsets.set("TopicB", "group-2", 1, 1_000_000_000_000);
+        (topics, offsets)
+    }
+
+    /// Saves the sample in `dir` as the runtime does.
+    fn save(dir: &Path) -> (TopicConfigs, ConsumerOffsets) {
+        let (topics, offsets) = sample();
+        write_json(&dir.join(TOPICS_FILE), &topics).unwrap();
+        write_json(&dir.join(OFFSETS_FILE), &offsets).unwrap();
+        (topics, offsets)
     }
 
     #[test]
-    fn each_file_round_trips_through_save_and_open() {
+    fn each_file_round_trips_through_write_and_read() {
         let tmp = tempfile::tempdir().unwrap();
-        let meta = sample(tmp.path());
-        meta.save_topics().unwrap();
-        meta.save_offsets().unwrap();
-        meta.save_queues().unwrap();
-        let again = Metadata::open(tmp.path()).unwrap();
-        assert_eq!(again.topics, meta.topics);
-        assert_eq!(again.offsets, meta.offsets);
-        assert_eq!(again.queues, meta.queues);
-        assert_eq!(again.topics.data_version.counter, 2);
-        assert_eq!(again.offsets.get("TopicA", "group-1", 3), Some(7));
-        assert_eq!(again.queues.owner("TopicB", 3), Some(2));
+        let (topics, offsets) = save(tmp.path());
+        let topics_again: TopicConfigs = read_json(&tmp.path().join(TOPICS_FILE)).unwrap().unwrap();
+        let offsets_again: ConsumerOffsets =
+            read_json(&tmp.path().join(OFFSETS_FILE)).unwrap().unwrap();
+        assert_eq!(topics_again, topics);
+        assert_eq!(offsets_again, offsets);
+        assert_eq!(topics_again.data_version.counter, 2);
+        assert_eq!(offsets_again.get("TopicA", "group-1", 3), Some(7));
     }
 
     #[test]
     fn files_use_rocketmq_field_names() {
         let tmp = tempfile::tempdir().unwrap();
-        let meta = sample(tmp.path());
-        meta.save_topics().unwrap();
-        meta.save_offsets().unwrap();
-        meta.save_queues().unwrap();
+        save(tmp.path());
         let json = |name: &str| -> serde_json::Value {
             serde_json::from_slice(&fs::read(tmp.path().join(name)).unwrap()).unwrap()
         };
@@ -363,12 +270,6 @@ mod tests {
         assert_eq!(topics["topicConfigTable"]["TopicA"]["writeQueueNums"], 8);
         let offsets = json(OFFSETS_FILE);
         assert_eq!(offsets["offsetTable"]["TopicA@group-1"]["0"], 42);
-        let queues = json(QUEUES_FILE);
-        assert_eq!(
-            queues["owners"]["TopicB"],
-            serde_json::json!([65535, 65535, 65535, 2])
-        );
-        assert_eq!(queues["version"], 3);
     }
 
     #[test]
@@ -385,26 +286,20 @@ mod tests {
             r#"{"dataVersion":{"counter":5,"stateVersion":0,"timestamp":1700000000000},"topicConfigTable":{"TopicTest":{"order":false,"perm":6,"readQueueNums":4,"topicFilterType":"SINGLE_TAG","topicName":"TopicTest","topicSysFlag":0,"writeQueueNums":4}}}"#,
         )
         .unwrap();
-        let meta = Metadata::open(tmp.path()).unwrap();
+        let offsets: ConsumerOffsets = read_json(&tmp.path().join(OFFSETS_FILE)).unwrap().unwrap();
+        let topics: TopicConfigs = read_json(&tmp.path().join(TOPICS_FILE)).unwrap().unwrap();
         let group = "please_rename_unique_group_name_4";
-        assert_eq!(meta.offsets.get("TopicTest", group, 2), Some(251));
-        assert_eq!(meta.offsets.get("TopicTest", group, 4), None);
-        assert_eq!(meta.topics.data_version.counter, 5);
-        assert_eq!(meta.topics.table["TopicTest"].read_queue_nums, 4);
+        assert_eq!(offsets.get("TopicTest", group, 2), Some(251));
+        assert_eq!(offsets.get("TopicTest", group, 4), None);
+        assert_eq!(topics.data_version.counter, 5);
+        assert_eq!(topics.table["TopicTest"].read_queue_nums, 4);
     }
 
     #[test]
-    fn a_missing_dir_is_created_and_missing_files_give_defaults() {
+    fn a_missing_file_reads_as_none() {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("shard-3").join("meta");
-        let meta = Metadata::open(&dir).unwrap();
-        assert!(dir.is_dir());
-        assert_eq!(meta.dir(), dir);
-        assert_eq!(meta.topics, TopicConfigs::default());
-        assert_eq!(meta.offsets, ConsumerOffsets::default());
-        assert_eq!(meta.queues, QueueTable::default());
         assert_eq!(
-            read_json::<QueueTable>(&dir.join("absent.json")).unwrap(),
+            read_json::<ConsumerOffsets>(&tmp.path().join("absent.json")).unwrap(),
             None
         );
     }
@@ -412,21 +307,19 @@ mod tests {
     #[test]
     fn a_leftover_tmp_is_ignored_and_removed_and_the_real_file_wins() {
         let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join(QUEUES_FILE);
-        let real = QueueTable {
-            version: 9,
-            owners: BTreeMap::from([("T".to_owned(), vec![1, 0])]),
-        };
+        let path = tmp.path().join(OFFSETS_FILE);
+        let mut real = ConsumerOffsets::default();
+        real.set("T", "G", 1, 9);
         write_json(&path, &real).unwrap();
         let stray = tmp_path(&path);
-        fs::write(&stray, b"{\"version\": 10, \"owners\": {\"T\": [0,").unwrap();
-        assert_eq!(read_json::<QueueTable>(&path).unwrap(), Some(real));
+        fs::write(&stray, b"{\"offsetTable\": {\"T@G\": {").unwrap();
+        assert_eq!(read_json::<ConsumerOffsets>(&path).unwrap(), Some(real));
         assert!(!stray.exists(), "the stray temporary is removed");
 
         // A tmp with no real file beside it means the first write never finished.
         let fresh = tmp.path().join("fresh.json");
         fs::write(tmp_path(&fresh), b"{}").unwrap();
-        assert_eq!(read_json::<QueueTable>(&fresh).unwrap(), None);
+        assert_eq!(read_json::<ConsumerOffsets>(&fresh).unwrap(), None);
     }
 
     #[test]
@@ -467,10 +360,6 @@ mod tests {
         assert!(matches!(
             read_json::<ConsumerOffsets>(&path),
             Err(StoreError::Corrupt { offset: 0, .. })
-        ));
-        assert!(matches!(
-            Metadata::open(tmp.path()),
-            Err(StoreError::Corrupt { .. })
         ));
     }
 
@@ -518,16 +407,10 @@ mod tests {
         let not_a_dir = tmp.path().join("plain-file");
         fs::write(&not_a_dir, b"").unwrap();
         let dir = not_a_dir.join("meta");
-        match Metadata::open(&dir) {
-            Err(StoreError::Io { op, path, source }) => {
-                assert_eq!((op, path), ("create metadata dir", dir.clone()));
-                assert_eq!(source.raw_os_error(), Some(libc::ENOTDIR));
-            }
-            other => panic!("want Io, got {other:?}"),
-        }
-        let err = write_json(&dir.join(QUEUES_FILE), &QueueTable::default()).unwrap_err();
+        let err = write_json(&dir.join(OFFSETS_FILE), &ConsumerOffsets::default()).unwrap_err();
         assert!(
-            err.to_string().contains("plain-file/meta/queues.json"),
+            err.to_string()
+                .contains("plain-file/meta/consumerOffset.json"),
             "{err}"
         );
     }
@@ -535,7 +418,7 @@ mod tests {
     #[test]
     fn an_unwritable_directory_is_an_io_error_and_the_old_file_survives() {
         let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join(QUEUES_FILE);
+        let path = tmp.path().join(OFFSETS_FILE);
         write_atomic(&path, b"old").unwrap();
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o500)).unwrap();
         let probe = tmp.path().join("probe");
@@ -563,48 +446,6 @@ mod tests {
             other => panic!("want Io, got {other:?}"),
         }
         assert_eq!(fs::read(&path).unwrap(), b"old");
-    }
-
-    #[test]
-    fn set_owner_grows_the_list_and_bumps_the_version() {
-        let mut table = QueueTable::default();
-        assert_eq!(table.owner("T", 0), None);
-        table.set_owner("T", 2, 5);
-        assert_eq!(table.version, 1);
-        assert_eq!(
-            table.owners["T"],
-            vec![QueueTable::UNASSIGNED, QueueTable::UNASSIGNED, 5]
-        );
-        assert_eq!(table.owner("T", 2), Some(5));
-        assert_eq!(table.owner("T", 0), None, "filler is unassigned");
-        assert_eq!(table.owner("T", 3), None);
-        table.set_owner("T", 0, 1);
-        table.set_owner("T", 2, QueueTable::UNASSIGNED);
-        assert_eq!(table.version, 3);
-        assert_eq!(table.owner("T", 0), Some(1));
-        assert_eq!(table.owner("T", 2), None, "cleared");
-    }
-
-    #[test]
-    fn apply_if_newer_ignores_stale_and_equal_versions() {
-        let mut mine = QueueTable::default();
-        mine.set_owner("T", 0, 1);
-        mine.set_owner("T", 0, 2); // version 2
-        let mut stale = QueueTable::default();
-        stale.set_owner("T", 0, 7); // version 1
-        assert!(!mine.apply_if_newer(&stale));
-        assert_eq!(mine.owner("T", 0), Some(2));
-        let equal = QueueTable {
-            version: 2,
-            ..stale.clone()
-        };
-        assert!(!mine.apply_if_newer(&equal));
-        let newer = QueueTable {
-            version: 3,
-            ..stale
-        };
-        assert!(mine.apply_if_newer(&newer));
-        assert_eq!((mine.version, mine.owner("T", 0)), (3, Some(7)));
     }
 
     #[test]
