@@ -7,7 +7,7 @@
 //! ```
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -22,14 +22,7 @@ use shardmq_protocol::frame::FrameDecoder;
 use shardmq_protocol::header::{
     PullMessageRequestHeader, SendMessageRequestHeaderV2, PULL_FLAG_SUSPEND,
 };
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use shardmq_testkit::free_port;
 
 struct Conn {
     stream: TcpStream,

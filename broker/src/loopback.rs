@@ -19,8 +19,9 @@ pub struct Loopback {
     pub addr: SocketAddr,
 }
 
-/// A port on 127.0.0.1 that was free a moment ago (nothing listens there now).
-pub fn free_port() -> std::io::Result<u16> {
+/// A port on 127.0.0.1 that was free a moment ago (nothing listens there now). Tests use
+/// `shardmq-testkit`'s; this one serves [`start`], which is library code.
+fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 

@@ -8,8 +8,8 @@ use shardmq::admin::QueueProgress;
 use shardmq::{
     Admin, ClientError, Message, Producer, ProducerConfig, PullConsumer, PullConsumerConfig,
 };
-use shardmq_broker::loopback::free_port;
 use shardmq_broker::Broker;
+use shardmq_testkit::free_port;
 
 const TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -37,7 +37,7 @@ fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 
 /// An address on 127.0.0.1 where nothing listens.
 fn dead_addr() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()))
+    SocketAddr::from(([127, 0, 0, 1], free_port()))
 }
 
 fn total_lag(progress: &[QueueProgress]) -> i64 {

@@ -6,8 +6,8 @@ use std::time::Duration;
 use shardmq::{
     Message, Producer, ProducerConfig, PullConsumer, PullConsumerConfig, QueueSelector, StartFrom,
 };
-use shardmq_broker::loopback::free_port;
 use shardmq_broker::Broker;
+use shardmq_testkit::free_port;
 
 /// A standalone broker with 2 shards; returns it and its name server address.
 fn broker(dir: &std::path::Path) -> (Broker, SocketAddr) {
@@ -168,7 +168,7 @@ fn messages_with_one_key_keep_their_order_and_commits_resume_a_group() {
 #[test]
 fn errors_name_what_failed() {
     let producer = Producer::new(ProducerConfig::new(
-        vec![SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()))],
+        vec![SocketAddr::from(([127, 0, 0, 1], free_port()))],
         "PG",
     ))
     .unwrap();

@@ -7,7 +7,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{broker, start_namesrv, Conn};
+use common::{broker, connect, start_namesrv, RouteExt};
 use shardmq_protocol::body::{ClusterInfo, JsonBody, TopicList, TopicRouteData};
 use shardmq_protocol::codes::{request_code, response_code, SerializeType, FLAG_ONEWAY};
 use shardmq_protocol::header::{
@@ -30,11 +30,11 @@ fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 #[test]
 fn registered_topic_route_has_master_at_key_0_queue_data_and_perm() {
     let ns = start_namesrv();
-    let mut b = Conn::connect(ns.local_addr());
+    let mut b = connect(ns.local_addr());
     let reply =
         broker("broker-a", "127.0.0.1:10911", vec![("TopicTest", 8, None)]).register(&mut b);
     assert_eq!(reply.head.code, response_code::SUCCESS);
-    let mut c = Conn::connect(ns.local_addr());
+    let mut c = connect(ns.local_addr());
     let route = c.route("TopicTest");
     assert_eq!(route.head.code, response_code::SUCCESS);
     let text = std::str::from_utf8(&route.body).unwrap();
@@ -64,7 +64,7 @@ fn registered_topic_route_has_master_at_key_0_queue_data_and_perm() {
 #[test]
 fn unknown_topic_is_topic_not_exist_and_the_connection_stays_open() {
     let ns = start_namesrv();
-    let mut c = Conn::connect(ns.local_addr());
+    let mut c = connect(ns.local_addr());
     let reply = c.route("NoSuchTopic");
     assert_eq!(reply.head.code, response_code::TOPIC_NOT_EXIST);
     assert!(reply
@@ -80,8 +80,8 @@ fn unknown_topic_is_topic_not_exist_and_the_connection_stays_open() {
 #[test]
 fn default_topic_tbw102_has_a_route_when_a_broker_registers_it() {
     let ns = start_namesrv();
-    let mut b = Conn::connect(ns.local_addr());
-    let mut c = Conn::connect(ns.local_addr());
+    let mut b = connect(ns.local_addr());
+    let mut c = connect(ns.local_addr());
     assert_eq!(c.route("TBW102").head.code, response_code::TOPIC_NOT_EXIST);
     broker("broker-a", "127.0.0.1:10911", vec![("TBW102", 8, None)]).register(&mut b);
     let route = TopicRouteData::decode(&c.route("TBW102").body).unwrap();
@@ -91,14 +91,14 @@ fn default_topic_tbw102_has_a_route_when_a_broker_registers_it() {
 #[test]
 fn shard_ports_from_the_broker_are_published_per_queue() {
     let ns = start_namesrv();
-    let mut b = Conn::connect(ns.local_addr());
+    let mut b = connect(ns.local_addr());
     broker(
         "broker-a",
         "127.0.0.1:10911",
         vec![("T", 4, Some(vec![10921, 10922, 10921, 10922]))],
     )
     .register(&mut b);
-    let reply = Conn::connect(ns.local_addr()).route("T");
+    let reply = connect(ns.local_addr()).route("T");
     let text = std::str::from_utf8(&reply.body).unwrap();
     assert!(
         text.contains(r#""shardPorts":[10921,10922,10921,10922]"#),
@@ -109,7 +109,7 @@ fn shard_ports_from_the_broker_are_published_per_queue() {
 #[test]
 fn binary_requests_get_binary_replies_and_json_requests_json_replies() {
     let ns = start_namesrv();
-    let mut b = Conn::connect(ns.local_addr());
+    let mut b = connect(ns.local_addr());
     b.serialize_type = SerializeType::RocketMq;
     let reply = broker("broker-a", "127.0.0.1:10911", vec![("T", 2, None)]).register(&mut b);
     assert_eq!(reply.serialize_type, SerializeType::RocketMq);
@@ -118,36 +118,36 @@ fn binary_requests_get_binary_replies_and_json_requests_json_replies() {
         (reply.serialize_type, reply.head.code),
         (SerializeType::RocketMq, 0)
     );
-    let mut j = Conn::connect(ns.local_addr());
+    let mut j = connect(ns.local_addr());
     assert_eq!(j.route("T").serialize_type, SerializeType::Json);
 }
 
 #[test]
 fn slave_registration_is_told_its_master() {
     let ns = start_namesrv();
-    let mut m = Conn::connect(ns.local_addr());
+    let mut m = connect(ns.local_addr());
     broker("broker-a", "127.0.0.1:10911", vec![("T", 2, None)]).register(&mut m);
-    let mut s = Conn::connect(ns.local_addr());
+    let mut s = connect(ns.local_addr());
     let mut slave = broker("broker-a", "127.0.0.1:10915", vec![]);
     slave.id = 1;
     let reply = slave.register(&mut s);
     let header: RegisterBrokerResponseHeader = reply.header().unwrap();
     assert_eq!(header.master_addr.as_deref(), Some("127.0.0.1:10911"));
-    let route = TopicRouteData::decode(&Conn::connect(ns.local_addr()).route("T").body).unwrap();
+    let route = TopicRouteData::decode(&connect(ns.local_addr()).route("T").body).unwrap();
     assert_eq!(route.broker_datas[0].broker_addrs.len(), 2);
 }
 
 #[test]
 fn cluster_info_topic_list_delete_and_unregister_reflect_registrations() {
     let ns = start_namesrv();
-    let mut b = Conn::connect(ns.local_addr());
+    let mut b = connect(ns.local_addr());
     broker(
         "broker-a",
         "127.0.0.1:10911",
         vec![("T1", 4, None), ("T2", 4, None)],
     )
     .register(&mut b);
-    let mut c = Conn::connect(ns.local_addr());
+    let mut c = connect(ns.local_addr());
 
     let info = c.call(
         request_code::GET_BROKER_CLUSTER_INFO,
@@ -214,15 +214,15 @@ fn cluster_info_topic_list_delete_and_unregister_reflect_registrations() {
 #[test]
 fn broker_silent_past_its_heartbeat_timeout_is_dropped_and_heartbeats_keep_it() {
     let ns = start_namesrv();
-    let mut quiet = Conn::connect(ns.local_addr());
+    let mut quiet = connect(ns.local_addr());
     let mut q = broker("quiet", "127.0.0.1:20001", vec![("Q", 1, None)]);
     q.timeout_ms = Some(300);
     q.register(&mut quiet);
-    let mut busy = Conn::connect(ns.local_addr());
+    let mut busy = connect(ns.local_addr());
     let mut b = broker("busy", "127.0.0.1:20002", vec![("B", 1, None)]);
     b.timeout_ms = Some(300);
     b.register(&mut busy);
-    let mut c = Conn::connect(ns.local_addr());
+    let mut c = connect(ns.local_addr());
     let start = Instant::now();
     // The busy broker re-registers every 100 ms; the quiet one stays silent (its
     // connection stays open, so only the timeout can drop it).
@@ -245,9 +245,9 @@ fn broker_silent_past_its_heartbeat_timeout_is_dropped_and_heartbeats_keep_it() 
 #[test]
 fn broker_whose_connection_closes_is_dropped_at_once() {
     let ns = start_namesrv();
-    let mut b = Conn::connect(ns.local_addr());
+    let mut b = connect(ns.local_addr());
     broker("broker-a", "127.0.0.1:10911", vec![("T", 1, None)]).register(&mut b);
-    let mut c = Conn::connect(ns.local_addr());
+    let mut c = connect(ns.local_addr());
     assert_eq!(c.route("T").head.code, response_code::SUCCESS);
     drop(b);
     // The default timeout is 120 s: only the closed connection can explain a quick drop.
@@ -263,8 +263,8 @@ fn two_independent_name_servers_keep_serving_when_one_stops() {
     let first = start_namesrv();
     let second = start_namesrv();
     let b = broker("broker-a", "127.0.0.1:10911", vec![("T", 4, None)]);
-    let mut to_first = Conn::connect(first.local_addr());
-    let mut to_second = Conn::connect(second.local_addr());
+    let mut to_first = connect(first.local_addr());
+    let mut to_second = connect(second.local_addr());
     b.register(&mut to_first);
     b.register(&mut to_second);
     let first_addr = first.local_addr();
@@ -273,12 +273,12 @@ fn two_independent_name_servers_keep_serving_when_one_stops() {
         std::net::TcpStream::connect(first_addr).is_err(),
         "stopped server refuses connections"
     );
-    let route = Conn::connect(second.local_addr()).route("T");
+    let route = connect(second.local_addr()).route("T");
     assert_eq!(route.head.code, response_code::SUCCESS);
     // No state was shared: a broker registered only with the second is unknown to a fresh first.
     let fresh = start_namesrv();
     assert_eq!(
-        Conn::connect(fresh.local_addr()).route("T").head.code,
+        connect(fresh.local_addr()).route("T").head.code,
         response_code::TOPIC_NOT_EXIST
     );
 }
@@ -298,14 +298,14 @@ fn second_server_on_a_taken_port_fails_with_a_clear_error() {
 #[test]
 fn oneway_requests_get_no_reply() {
     let ns = start_namesrv();
-    let mut c = Conn::connect(ns.local_addr());
+    let mut c = connect(ns.local_addr());
     let unregister = UnregisterBrokerRequestHeader {
         broker_name: "x".into(),
         broker_addr: "127.0.0.1:1".into(),
         cluster_name: "c".into(),
         broker_id: 0,
     };
-    c.send(
+    c.send_flagged(
         request_code::UNREGISTER_BROKER,
         &unregister,
         Bytes::new(),
@@ -322,10 +322,10 @@ fn oneway_requests_get_no_reply() {
 #[test]
 fn bad_requests_get_error_replies_and_unframeable_input_closes_only_that_connection() {
     let ns = start_namesrv();
-    let mut other = Conn::connect(ns.local_addr());
+    let mut other = connect(ns.local_addr());
 
     // Missing required field: SYSTEM_ERROR naming the field.
-    let mut c = Conn::connect(ns.local_addr());
+    let mut c = connect(ns.local_addr());
     let reply = c.call(
         request_code::GET_ROUTEINFO_BY_TOPIC,
         &EmptyHeader,
@@ -380,11 +380,11 @@ fn bad_requests_get_error_replies_and_unframeable_input_closes_only_that_connect
     );
 
     // Unframeable: serialize type 7. That connection is closed...
-    let mut bad = Conn::connect(ns.local_addr());
+    let mut bad = connect(ns.local_addr());
     bad.send_raw(&[0, 0, 0, 8, 7, 0, 0, 0, 1, 2, 3, 4]);
     assert!(bad.closed_by_server());
     // ...and so is one announcing a 2 GiB frame, before the bytes arrive.
-    let mut huge = Conn::connect(ns.local_addr());
+    let mut huge = connect(ns.local_addr());
     huge.send_raw(&[0x7f, 0xff, 0xff, 0xff]);
     assert!(huge.closed_by_server());
 
@@ -406,7 +406,7 @@ fn bad_requests_get_error_replies_and_unframeable_input_closes_only_that_connect
 #[test]
 fn register_body_with_a_wrong_crc_is_refused() {
     let ns = start_namesrv();
-    let mut c = Conn::connect(ns.local_addr());
+    let mut c = connect(ns.local_addr());
     let b = broker("broker-a", "127.0.0.1:10911", vec![("T", 1, None)]);
     let mut header = b.header();
     header.body_crc32 = Some(12345);

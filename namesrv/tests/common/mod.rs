@@ -1,18 +1,16 @@
-//! A blocking remoting client for tests: real sockets, real frames.
+//! Name-server test support: a name server on an ephemeral port, connections in JSON
+//! (the raw connection is `shardmq-testkit`'s), and brokers to register.
 
 #![allow(dead_code)]
 
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use shardmq_namesrv::{NameServer, NamesrvConfig};
 use shardmq_protocol::body::{JsonBody, RegisterBrokerBody, TopicConfig};
 use shardmq_protocol::codes::{request_code, SerializeType};
-use shardmq_protocol::command::{Command, Head};
-use shardmq_protocol::ext::WriteFields;
-use shardmq_protocol::frame::FrameDecoder;
+use shardmq_protocol::command::Command;
 use shardmq_protocol::header::{GetRouteInfoRequestHeader, RegisterBrokerRequestHeader};
 
 /// A name server on an ephemeral loopback port that looks for silent brokers every 50 ms.
@@ -25,86 +23,28 @@ pub fn start_namesrv() -> NameServer {
     .expect("name server starts")
 }
 
-pub struct Conn {
-    stream: TcpStream,
-    input: BytesMut,
-    decoder: FrameDecoder,
-    next_opaque: i32,
-    pub serialize_type: SerializeType,
+pub use shardmq_testkit::Conn;
+
+/// A connection to a name server; requests go in the JSON header encoding (Java's).
+pub fn connect(addr: SocketAddr) -> Conn {
+    let mut conn = Conn::connect(addr);
+    conn.serialize_type = SerializeType::Json;
+    conn
 }
 
-impl Conn {
-    pub fn connect(addr: SocketAddr) -> Conn {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        stream.set_nodelay(true).unwrap();
-        Conn {
-            stream,
-            input: BytesMut::new(),
-            decoder: FrameDecoder::default(),
-            next_opaque: 1,
-            serialize_type: SerializeType::Json,
-        }
-    }
+/// A route lookup on a test connection.
+pub trait RouteExt {
+    /// GET_ROUTEINFO_BY_TOPIC for `topic`.
+    fn route(&mut self, topic: &str) -> Command;
+}
 
-    pub fn send_raw(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("write");
-    }
-
-    /// Builds a request with a fresh opaque and sends it; returns the opaque.
-    pub fn send<H: WriteFields>(&mut self, code: i32, header: &H, body: Bytes, flag: i32) -> i32 {
-        let opaque = self.next_opaque;
-        self.next_opaque += 1;
-        let mut head = Head::request(code, opaque);
-        head.flag = flag;
-        let cmd = Command::new(head, self.serialize_type, header, body);
-        self.send_raw(&cmd.to_bytes());
-        opaque
-    }
-
-    /// The next frame from the server.
-    pub fn read(&mut self) -> io::Result<Command> {
-        let mut chunk = [0u8; 8192];
-        loop {
-            if let Some(frame) = self
-                .decoder
-                .decode(&mut self.input)
-                .map_err(io::Error::other)?
-            {
-                return Command::decode(frame).map_err(io::Error::other);
-            }
-            let n = self.stream.read(&mut chunk)?;
-            if n == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed"));
-            }
-            self.input.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    pub fn call<H: WriteFields>(&mut self, code: i32, header: &H, body: Bytes) -> Command {
-        let opaque = self.send(code, header, body, 0);
-        let reply = self.read().expect("reply");
-        assert_eq!(
-            reply.head.opaque, opaque,
-            "reply correlates with the request"
-        );
-        assert!(reply.head.is_response());
-        reply
-    }
-
-    pub fn route(&mut self, topic: &str) -> Command {
+impl RouteExt for Conn {
+    fn route(&mut self, topic: &str) -> Command {
         let header = GetRouteInfoRequestHeader {
             topic: topic.into(),
             accept_standard_json_only: Some(true),
         };
         self.call(request_code::GET_ROUTEINFO_BY_TOPIC, &header, Bytes::new())
-    }
-
-    /// True when the server closed the connection (EOF) within the read timeout.
-    pub fn closed_by_server(&mut self) -> bool {
-        matches!(self.read(), Err(e) if e.kind() == io::ErrorKind::UnexpectedEof || e.kind() == io::ErrorKind::ConnectionReset)
     }
 }
 
