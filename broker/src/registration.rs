@@ -43,7 +43,7 @@ pub fn register_body(shard: &Shard) -> RegisterBrokerBody {
     for mut t in topics {
         let ports = (0..t.write_queue_nums.max(t.read_queue_nums))
             .map(|q| {
-                shard.config.shard_port(shard.moves.borrow().owner(
+                shard.config.shard_port(shard.moves().owner(
                     &t.topic_name,
                     q,
                     spread_of(shard, &t.topic_name),

@@ -259,7 +259,7 @@ async fn run_shard(
                     )
                 })?;
         }
-        *shard.moves.borrow_mut() = moves;
+        shard.load_moves(moves);
     }
     let weak = Rc::downgrade(&shard);
     shard

@@ -4,7 +4,6 @@
 //! closed connection, 120 s without a heartbeat), every member gets a oneway
 //! NOTIFY_CONSUMER_IDS_CHANGED (40) on its own connection, whichever shard holds it.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -19,9 +18,8 @@ use shardmq_protocol::request::{Request, RequestKind};
 
 use super::error;
 use crate::routing::group_home;
-use crate::shard::{
-    ConsumerClient, Origin, QueueLock, Shard, LOCK_MAX_LIVE_MS, MAX_GROUPS, MAX_LOCKS,
-};
+use crate::shard::groups::{TooManyGroups, MAX_GROUPS};
+use crate::shard::{Origin, Shard};
 
 /// A client silent this long is dropped from its groups (RocketMQ's channel expiry).
 pub const CLIENT_EXPIRY: Duration = Duration::from_secs(120);
@@ -35,33 +33,25 @@ pub fn handle(shard: &Rc<Shard>, origin: Origin, request: &Request) -> Command {
         RequestKind::Heartbeat(hb) => heartbeat(shard, origin, command, hb),
         RequestKind::Unregister { client_id, group } => {
             if let Some(group) = group {
-                let removed = shard
-                    .groups
-                    .borrow_mut()
-                    .get_mut(group.as_str())
-                    .and_then(|members| members.remove(client_id.as_ref() as &str));
-                if removed.is_some() {
+                if shard.groups().unregister(group, client_id) {
                     notify_group(shard, group);
                 }
             }
             Command::ok(command, Bytes::new())
         }
-        RequestKind::ConsumerList { group } => {
-            let groups = shard.groups.borrow();
-            match groups.get(group.as_str()).filter(|m| !m.is_empty()) {
-                Some(members) => {
-                    let list = ConsumerIdList {
-                        consumer_id_list: members.keys().cloned().collect(),
-                    };
-                    Command::ok(command, list.encode())
-                }
-                None => error(
-                    command,
-                    response_code::SYSTEM_ERROR,
-                    format!("no consumer for this group, {group}"),
-                ),
+        RequestKind::ConsumerList { group } => match shard.groups().member_ids(group) {
+            Some(ids) => {
+                let list = ConsumerIdList {
+                    consumer_id_list: ids,
+                };
+                Command::ok(command, list.encode())
             }
-        }
+            None => error(
+                command,
+                response_code::SYSTEM_ERROR,
+                format!("no consumer for this group, {group}"),
+            ),
+        },
         RequestKind::Lock {
             body, lock: take, ..
         } => lock(shard, command, body, *take),
@@ -74,57 +64,35 @@ pub fn handle(shard: &Rc<Shard>, origin: Origin, request: &Request) -> Command {
 }
 
 fn heartbeat(shard: &Shard, origin: Origin, request: &Command, hb: &HeartbeatData) -> Command {
-    let now = Instant::now();
-    let mut changed = Vec::new();
+    // Only the groups whose home this is; the route sent copies to the other homes.
+    let mine = hb
+        .consumer_data_set
+        .iter()
+        .filter(|c| group_home(&c.group_name, shard.shards) == shard.id);
+    match shard
+        .groups()
+        .heartbeat(&hb.client_id, origin, mine, Instant::now())
     {
-        let mut groups = shard.groups.borrow_mut();
-        // Only the groups whose home this is; the route sent copies to the other homes.
-        let mine = hb
-            .consumer_data_set
-            .iter()
-            .filter(|c| group_home(&c.group_name, shard.shards) == shard.id);
-        for consumer in mine {
-            let subscriptions: BTreeMap<String, String> = consumer
-                .subscription_data_set
-                .iter()
-                .map(|s| (s.topic.clone(), s.sub_string.clone()))
-                .collect();
-            if !groups.contains_key(&consumer.group_name) && groups.len() >= MAX_GROUPS {
-                return error(
-                    request,
-                    response_code::SYSTEM_ERROR,
-                    format!(
-                        "consumer group {} not registered: shard {} is home to {MAX_GROUPS} groups already",
-                        consumer.group_name, shard.id
-                    ),
-                );
+        Ok(changed) => {
+            for group in changed {
+                notify_group(shard, &group);
             }
-            let members = groups.entry(consumer.group_name.clone()).or_default();
-            let client = ConsumerClient {
-                last_seen: now,
-                origin,
-                subscriptions,
-            };
-            if members.insert(hb.client_id.clone(), client).is_none() {
-                changed.push(consumer.group_name.clone());
-            }
+            Command::ok(request, Bytes::new())
         }
+        Err(TooManyGroups { group }) => error(
+            request,
+            response_code::SYSTEM_ERROR,
+            format!(
+                "consumer group {group} not registered: shard {} is home to {MAX_GROUPS} groups already",
+                shard.id
+            ),
+        ),
     }
-    for group in changed {
-        notify_group(shard, &group);
-    }
-    Command::ok(request, Bytes::new())
 }
 
 /// Tells every member of `group` that its membership changed.
 fn notify_group(shard: &Shard, group: &str) {
-    let members: Vec<Origin> = shard
-        .groups
-        .borrow()
-        .get(group)
-        .map(|m| m.values().map(|c| c.origin).collect())
-        .unwrap_or_default();
-    for origin in members {
+    for origin in shard.groups().member_origins(group) {
         let mut head = Head::request(request_code::NOTIFY_CONSUMER_IDS_CHANGED, 0);
         head.flag = FLAG_ONEWAY;
         let header = NotifyConsumerIdsChangedRequestHeader {
@@ -139,9 +107,9 @@ fn notify_group(shard: &Shard, group: &str) {
 
 /// Drops the clients of a closed connection from the groups whose home this shard is.
 pub fn connection_closed(shard: &Shard, from_shard: usize, connection: u64) {
-    let changed = remove_clients(shard, |c| {
-        c.origin.shard == from_shard && c.origin.connection == connection
-    });
+    let changed = shard
+        .groups()
+        .remove_clients(|c| c.origin.shard == from_shard && c.origin.connection == connection);
     for group in changed {
         notify_group(shard, &group);
     }
@@ -150,55 +118,23 @@ pub fn connection_closed(shard: &Shard, from_shard: usize, connection: u64) {
 /// Drops clients silent for longer than [`CLIENT_EXPIRY`].
 pub fn expire_clients(shard: &Shard) {
     let now = Instant::now();
-    let changed = remove_clients(shard, |c| now.duration_since(c.last_seen) > CLIENT_EXPIRY);
+    let changed = shard
+        .groups()
+        .remove_clients(|c| now.duration_since(c.last_seen) > CLIENT_EXPIRY);
     for group in changed {
         notify_group(shard, &group);
     }
 }
 
-fn remove_clients(shard: &Shard, doomed: impl Fn(&ConsumerClient) -> bool) -> Vec<String> {
-    let mut changed = Vec::new();
-    let mut groups = shard.groups.borrow_mut();
-    for (group, members) in groups.iter_mut() {
-        let before = members.len();
-        members.retain(|_, c| !doomed(c));
-        if members.len() != before {
-            changed.push(group.clone());
-        }
-    }
-    groups.retain(|_, m| !m.is_empty());
-    changed
-}
-
 fn lock(shard: &Shard, request: &Command, body: &LockBatchRequestBody, take: bool) -> Command {
-    let now = Instant::now();
-    let mut locks = shard.locks.borrow_mut();
-    let mut granted = Vec::new();
-    for mq in &body.mq_set {
-        let key = (body.consumer_group.clone(), mq.topic.clone(), mq.queue_id);
-        if take {
-            let free = locks.get(&key).is_none_or(|l| {
-                l.client_id == body.client_id
-                    || now.duration_since(l.last_renewed).as_millis() > LOCK_MAX_LIVE_MS
-            });
-            if free && (locks.len() < MAX_LOCKS || locks.contains_key(&key)) {
-                locks.insert(
-                    key,
-                    QueueLock {
-                        client_id: body.client_id.clone(),
-                        last_renewed: now,
-                    },
-                );
-                granted.push(mq.clone());
-            }
-        } else if locks
-            .get(&key)
-            .is_some_and(|l| l.client_id == body.client_id)
-        {
-            locks.remove(&key);
-        }
-    }
+    let groups = shard.groups();
     if take {
+        let granted = groups.lock(
+            &body.consumer_group,
+            &body.client_id,
+            &body.mq_set,
+            Instant::now(),
+        );
         Command::ok(
             request,
             LockBatchResponseBody {
@@ -207,6 +143,7 @@ fn lock(shard: &Shard, request: &Command, body: &LockBatchRequestBody, take: boo
             .encode(),
         )
     } else {
+        groups.unlock(&body.consumer_group, &body.client_id, &body.mq_set);
         Command::ok(request, Bytes::new())
     }
 }

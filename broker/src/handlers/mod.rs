@@ -37,7 +37,7 @@ pub fn error(request: &Command, code: i32, remark: impl Into<String>) -> Command
 pub fn owner(shard: &Shard, key: &OwnerKey) -> Option<usize> {
     routing::owner(
         key,
-        &shard.moves.borrow(),
+        &shard.moves(),
         |t| topic::topic_spread(shard, t),
         shard.shards,
     )
@@ -106,7 +106,7 @@ pub async fn handle_forwarded(
             shard = shard.id,
             owner,
             sender_moves = moves_version,
-            own_moves = shard.moves.borrow().version,
+            own_moves = shard.moves().version,
             "a forwarded request's queue is not ours (moved)"
         );
         return (!request.is_oneway()).then(|| {

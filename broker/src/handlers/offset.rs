@@ -18,11 +18,7 @@ use crate::store::Position;
 
 /// Records a consumer's committed offset for a queue this shard owns.
 pub fn commit(shard: &Shard, topic: &str, group: &str, queue_id: i32, offset: i64) {
-    shard
-        .offsets
-        .borrow_mut()
-        .set(topic, group, queue_id, offset);
-    shard.offsets_dirty.set(true);
+    shard.commit_offset(topic, group, queue_id, offset);
 }
 
 fn offset_reply(request: &Command, offset: i64) -> Command {
@@ -47,7 +43,7 @@ pub fn handle(shard: &Rc<Shard>, request: &Request) -> Command {
             set_zero_if_not_found,
         } => {
             let queue_id = queue_id.get();
-            if let Some(offset) = shard.offsets.borrow().get(topic, group, queue_id) {
+            if let Some(offset) = shard.committed_offset(topic, group, queue_id) {
                 return offset_reply(command, offset);
             }
             // A new group: RocketMQ answers 0 while the queue still starts at 0, so that the

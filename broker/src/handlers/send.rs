@@ -51,10 +51,7 @@ pub fn store_inline(shard: &Rc<Shard>, origin: Origin, request: &Command, outbox
         return false;
     };
     let queue_id = facts.effective_queue_id(view.queue_id);
-    let owner = shard
-        .moves
-        .borrow()
-        .owner(view.topic, queue_id, facts.spread);
+    let owner = shard.moves().owner(view.topic, queue_id, facts.spread);
     if owner != shard.id {
         return false;
     }

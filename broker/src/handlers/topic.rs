@@ -276,19 +276,15 @@ pub async fn move_queue(
     }
     // From here on, sends for the queue that reach this shard are refused (SYSTEM_BUSY).
     let boundary = shard.store.next_offset(topic, queue_id);
-    let queue_move = {
-        let mut moves = shard.moves.borrow_mut();
-        let m = QueueMove {
-            topic: topic.to_string(),
-            queue_id,
-            from_shard: shard.id as u16,
-            to_shard: to as u16,
-            boundary,
-            version: moves.version + 1,
-        };
-        moves.apply(m.clone());
-        m
+    let queue_move = QueueMove {
+        topic: topic.to_string(),
+        queue_id,
+        from_shard: shard.id as u16,
+        to_shard: to as u16,
+        boundary,
+        version: shard.moves().version + 1,
     };
+    shard.apply_move(queue_move.clone());
     // Everything appended before the move must be durable (and so readable) here.
     let end = shard.store.commit_log().append_end();
     if let Err(e) = shard.store.wait_durable(end).await {
@@ -298,7 +294,7 @@ pub async fn move_queue(
             format!("store: {e}"),
         );
     }
-    let offsets = shard.offsets.borrow().queue_offsets(topic, queue_id);
+    let offsets = shard.queue_offsets(topic, queue_id);
     // Each peer's control pump delivers it, waiting for room in a full inbox.
     for peer in (0..shard.shards).filter(|p| *p != shard.id) {
         shard.send_control(
@@ -320,7 +316,7 @@ pub fn apply_move(shard: &Shard, queue_move: QueueMove, offsets: Vec<(String, i6
         queue_move.queue_id,
         queue_move.boundary,
     );
-    if !shard.moves.borrow_mut().apply(queue_move) || !to_me {
+    if !shard.apply_move(queue_move) || !to_me {
         return;
     }
     if let Err(e) = shard.store.start_queue_at(&topic, queue_id, boundary) {

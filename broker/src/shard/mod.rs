@@ -3,6 +3,7 @@
 //! meshes. Everything lives on the shard's own executor (`Rc`/`RefCell`, no locks); other
 //! shards reach it only through the messages of [`mesh`], read by its one [`inbox`] loop.
 //!
+//! - [`groups`]: members and orderly locks of the consumer groups whose home it is.
 //! - [`mesh`]: what travels between shards (forwards, replies, control) and the meshes.
 //! - [`inbox`]: the one loop that reads them, in a fixed priority.
 //! - [`pending`]: forwards in flight, capped, each with a deadline.
@@ -10,6 +11,7 @@
 //! - [`replicated`]: state every shard keeps a copy of (the topic table), by revision,
 //!   copied to every peer until it has it.
 
+pub mod groups;
 pub mod inbox;
 pub mod mesh;
 pub mod pending;
@@ -17,7 +19,7 @@ pub mod persist;
 pub mod replicated;
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Instant;
@@ -33,6 +35,7 @@ use crate::moves::QueueMoves;
 use crate::outbox::Outbox;
 use crate::store::metadata::ConsumerOffsets;
 use crate::store::Store;
+use groups::Groups;
 use mesh::{Control, Forward, Mesh, Reply};
 use pending::{Outcome, PendingForwards};
 use replicated::Replicated;
@@ -47,36 +50,12 @@ pub struct Origin {
     pub serialize_type: SerializeType,
 }
 
-/// A consumer client as its heartbeats describe it.
-#[derive(Debug, Clone)]
-pub struct ConsumerClient {
-    pub last_seen: Instant,
-    /// The connection its heartbeats arrive on (notifications go back there).
-    pub origin: Origin,
-    /// Subscribed topics → subscription expression.
-    pub subscriptions: BTreeMap<String, String>,
-}
-
-/// Who holds a queue's orderly-consume lock.
-#[derive(Debug, Clone)]
-pub struct QueueLock {
-    pub client_id: String,
-    pub last_renewed: Instant,
-}
-
 /// Wakes one held pull.
 pub type PullWaiter = oneshot::Sender<()>;
-
-/// How long a consumer lock lasts without renewal (RocketMQ's rebalance lock max live time).
-pub const LOCK_MAX_LIVE_MS: u128 = 60_000;
 
 /// Most pulls one shard holds waiting for messages; past it a pull that finds nothing is
 /// answered PULL_NOT_FOUND at once instead of being held.
 pub const MAX_PULL_WAITERS: usize = 65_536;
-/// Most consumer groups one shard is home to; a heartbeat that would add another is refused.
-pub const MAX_GROUPS: usize = 65_536;
-/// Most orderly-consume locks one shard keeps; past it a lock request is not granted.
-pub const MAX_LOCKS: usize = 1_000_000;
 
 /// Refusals and retries on this shard, by reason (what the metrics issue will export).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -114,20 +93,20 @@ pub struct Shard {
     pending: RefCell<PendingForwards>,
     /// The topic table (this shard's copy, revisioned; at most `maxTopicCount` topics).
     pub topics: Replicated,
-    /// Committed offsets of the queues this shard owns.
-    pub offsets: RefCell<ConsumerOffsets>,
-    pub offsets_dirty: Cell<bool>,
+    /// Committed offsets of the queues this shard owns (bounded by the queues it owns times
+    /// the groups that commit).
+    offsets: RefCell<ConsumerOffsets>,
+    /// Whether `offsets` changed since the last save.
+    offsets_dirty: Cell<bool>,
     /// Pulls waiting for a message in (topic, queue); at most [`MAX_PULL_WAITERS`] in all.
     pull_waiters: RefCell<HashMap<String, HashMap<i32, Vec<PullWaiter>>>>,
     pull_waiter_count: Cell<usize>,
-    /// Consumer groups whose home this shard is: group → client id → client. At most
-    /// [`MAX_GROUPS`] groups.
-    pub groups: RefCell<HashMap<String, BTreeMap<String, ConsumerClient>>>,
-    /// Orderly locks of groups whose home this shard is: (group, topic, queue) → holder. At
-    /// most [`MAX_LOCKS`].
-    pub locks: RefCell<HashMap<(String, String, i32), QueueLock>>,
-    /// Queues moved between shards (every shard keeps a copy, versioned).
-    pub moves: RefCell<QueueMoves>,
+    /// Members and orderly locks of the consumer groups whose home this shard is (at most
+    /// [`groups::MAX_GROUPS`] groups and [`groups::MAX_LOCKS`] locks).
+    groups: Groups,
+    /// Queues moved between shards (every shard keeps a copy, versioned; bounded by the
+    /// moves an administrator makes).
+    moves: RefCell<QueueMoves>,
     /// This shard's open connections (where pushed commands go): at most
     /// `maxConnectionsPerShard`.
     connections: RefCell<HashMap<u64, Rc<Outbox>>>,
@@ -160,14 +139,65 @@ impl Shard {
             offsets_dirty: Cell::new(false),
             pull_waiters: RefCell::new(HashMap::new()),
             pull_waiter_count: Cell::new(0),
-            groups: RefCell::new(HashMap::new()),
-            locks: RefCell::new(HashMap::new()),
+            groups: Groups::default(),
             moves: RefCell::new(QueueMoves::default()),
             connections: RefCell::new(HashMap::new()),
             next_connection: Cell::new(1),
             stopping: Cell::new(false),
             counters: Cell::new(Counters::default()),
         })
+    }
+
+    /// The consumer groups whose home this shard is.
+    pub fn groups(&self) -> &Groups {
+        &self.groups
+    }
+
+    /// The move table (never held across an await).
+    pub fn moves(&self) -> std::cell::Ref<'_, QueueMoves> {
+        self.moves.borrow()
+    }
+
+    /// Records a move unless the queue already has one at least as new; returns whether it
+    /// was applied.
+    pub fn apply_move(&self, queue_move: crate::moves::QueueMove) -> bool {
+        self.moves.borrow_mut().apply(queue_move)
+    }
+
+    /// Replaces the move table (at start, with what was saved).
+    pub fn load_moves(&self, moves: QueueMoves) {
+        *self.moves.borrow_mut() = moves;
+    }
+
+    /// A group's committed offset of a queue this shard owns.
+    pub fn committed_offset(&self, topic: &str, group: &str, queue_id: i32) -> Option<i64> {
+        self.offsets.borrow().get(topic, group, queue_id)
+    }
+
+    /// Records a group's committed offset of a queue this shard owns (saved within
+    /// [`persist::PERSIST_EVERY`]).
+    pub fn commit_offset(&self, topic: &str, group: &str, queue_id: i32, offset: i64) {
+        self.offsets
+            .borrow_mut()
+            .set(topic, group, queue_id, offset);
+        self.offsets_dirty.set(true);
+    }
+
+    /// Every group's committed offset of a queue (they go along when it moves).
+    pub fn queue_offsets(&self, topic: &str, queue_id: i32) -> Vec<(String, i64)> {
+        self.offsets.borrow().queue_offsets(topic, queue_id)
+    }
+
+    /// The committed offsets encoded for saving, if they changed since the last call (or
+    /// always when `force`). A failed save calls [`Shard::offsets_not_saved`].
+    pub fn offsets_to_save(&self, force: bool) -> Option<serde_json::Result<Vec<u8>>> {
+        (self.offsets_dirty.replace(false) || force)
+            .then(|| serde_json::to_vec_pretty(&*self.offsets.borrow()))
+    }
+
+    /// The last offsets save failed: try again next time.
+    pub fn offsets_not_saved(&self) {
+        self.offsets_dirty.set(true);
     }
 
     /// Counts one refusal or retry.
@@ -226,7 +256,7 @@ impl Shard {
             token,
             origin,
             target: owner,
-            moves_version: self.moves.borrow().version,
+            moves_version: self.moves().version,
             request,
         };
         if self.mesh.forwards.try_send_to(owner, forward).is_err() {

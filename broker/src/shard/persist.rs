@@ -41,16 +41,15 @@ impl Persister {
     /// Saves what changed (everything when `force`). Encodes here, writes off the executor.
     pub async fn save(&self, shard: &Shard, force: bool) {
         let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
-        if shard.offsets_dirty.replace(false) || force {
-            match serde_json::to_vec_pretty(&*shard.offsets.borrow()) {
-                Ok(bytes) => files.push((offsets_path(&shard.config.data_dir, shard.id), bytes)),
-                Err(e) => warn!(shard = shard.id, "encoding consumer offsets: {e}"),
-            }
+        match shard.offsets_to_save(force) {
+            Some(Ok(bytes)) => files.push((offsets_path(&shard.config.data_dir, shard.id), bytes)),
+            Some(Err(e)) => warn!(shard = shard.id, "encoding consumer offsets: {e}"),
+            None => {}
         }
         if shard.id == 0 {
             let data = &shard.config.data_dir;
-            let moves = serde_json::to_vec_pretty(&*shard.moves.borrow());
-            if shard.moves.borrow().version > 0 {
+            let moves = serde_json::to_vec_pretty(&*shard.moves());
+            if shard.moves().version > 0 {
                 match moves {
                     Ok(bytes) => files.push((data.join(MOVES_FILE), bytes)),
                     Err(e) => warn!("encoding the queue moves: {e}"),
@@ -82,7 +81,7 @@ impl Persister {
                         path.display()
                     );
                     if path.ends_with(metadata::OFFSETS_FILE) {
-                        shard.offsets_dirty.set(true);
+                        shard.offsets_not_saved();
                     }
                 }
             }
