@@ -55,16 +55,22 @@ pub struct ProducerConfig {
     pub send_timeout: Duration,
     /// Extra attempts after a failed send, each on another broker when there is one.
     pub retries: usize,
+    /// Send each queue's messages to the shard port its route publishes (ShardMQ's
+    /// `shardPorts`), so they reach the owning shard with no hop. `false`: send everything to
+    /// the broker's main address, as any RocketMQ client does (the broker forwards between
+    /// its shards).
+    pub shard_ports: bool,
 }
 
 impl ProducerConfig {
-    /// Defaults: 3 s timeout, 2 retries.
+    /// Defaults: 3 s timeout, 2 retries, shard ports used.
     pub fn new(namesrv: Vec<SocketAddr>, group: impl Into<String>) -> Self {
         ProducerConfig {
             namesrv,
             group: group.into(),
             send_timeout: Duration::from_secs(3),
             retries: 2,
+            shard_ports: true,
         }
     }
 }
@@ -339,7 +345,12 @@ impl Producer {
             }
             Err(e) => return Err(e),
         };
-        let queues = write_queues(&route);
+        let mut queues = write_queues(&route);
+        if !inner.config.shard_ports {
+            for q in &mut queues {
+                q.addr = q.broker_addr;
+            }
+        }
         if queues.is_empty() {
             return Err(ClientError::NoRoute {
                 topic: topic.to_owned(),

@@ -89,6 +89,7 @@ mod tests {
                 broker_name: "b".into(),
                 queue_id: q,
                 addr: "127.0.0.1:1".parse().unwrap(),
+                broker_addr: "127.0.0.1:1".parse().unwrap(),
             })
             .collect()
     }

@@ -25,6 +25,8 @@ pub struct QueueAddr {
     pub queue_id: i32,
     /// Where to send: the shard that owns the queue, or the broker's main address.
     pub addr: SocketAddr,
+    /// The broker's main address (what a client that ignores shard ports uses).
+    pub broker_addr: SocketAddr,
 }
 
 /// Routes by topic, fetched from the name servers.
@@ -169,6 +171,7 @@ fn queues(route: &TopicRouteData, write: bool) -> Vec<QueueAddr> {
                 broker_name: q.broker_name.clone(),
                 queue_id,
                 addr,
+                broker_addr: master,
             });
         }
     }

@@ -316,3 +316,42 @@ fn a_new_topics_sends_move_from_tbw102s_route_to_its_own() {
     assert_eq!(ports, want, "the topic's own shard ports");
     broker.stop();
 }
+
+#[test]
+fn a_producer_that_ignores_shard_ports_sends_to_the_main_address_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let loopback = shardmq_broker::loopback::start(dir.path(), 2).expect("broker");
+    let ns = loopback.namesrv;
+    let mut config = ProducerConfig::new(vec![ns], "PlainPG");
+    config.shard_ports = false;
+    let producer = Producer::new(config).unwrap();
+    let mut queues = std::collections::BTreeSet::new();
+    for i in 0..40 {
+        let r = producer
+            .send(Message::new("PlainPorts", format!("plain-{i}")))
+            .unwrap();
+        // Every queue, whichever shard owns it, is reached through the main address.
+        assert_eq!(r.queue.addr, loopback.addr, "queue {}", r.queue.queue_id);
+        queues.insert(r.queue.queue_id);
+    }
+    assert!(
+        queues.len() > 1,
+        "round robin over the topic's queues: {queues:?}"
+    );
+    let consumer = PullConsumer::new(PullConsumerConfig::new(vec![ns], "PlainCG")).unwrap();
+    assign_when_routed(&consumer, "PlainPorts");
+    let got = drain(&consumer, 40);
+    let mut bodies: Vec<String> = got
+        .iter()
+        .map(|m| String::from_utf8_lossy(m.body()).into_owned())
+        .collect();
+    bodies.sort();
+    let mut want: Vec<String> = (0..40).map(|i| format!("plain-{i}")).collect();
+    want.sort();
+    assert_eq!(
+        bodies, want,
+        "every message once, through the shards' forwards"
+    );
+    producer.shutdown();
+    loopback.broker.stop();
+}

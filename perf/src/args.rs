@@ -86,6 +86,10 @@ pub struct ProduceArgs {
     /// (coordinated-omission correction).
     #[arg(long)]
     pub rate: Option<u64>,
+    /// Send to the broker's main address only, as a client unaware of ShardMQ's shard ports
+    /// does (the broker then forwards what another shard owns).
+    #[arg(long)]
+    pub no_shard_ports: bool,
 }
 
 #[derive(ClapArgs, Debug, Clone)]

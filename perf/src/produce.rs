@@ -113,8 +113,9 @@ pub fn run(
     let namesrv = parse_namesrv(&args.common.namesrv)?;
     let producers: Vec<Producer> = (0..args.producers.max(1))
         .map(|i| {
-            Producer::new(ProducerConfig::new(namesrv.clone(), format!("mqperf-{i}")))
-                .map_err(|e| e.to_string())
+            let mut config = ProducerConfig::new(namesrv.clone(), format!("mqperf-{i}"));
+            config.shard_ports = !args.no_shard_ports;
+            Producer::new(config).map_err(|e| e.to_string())
         })
         .collect::<Result<_, _>>()?;
     ensure_topic(&producers[0], args)?;
