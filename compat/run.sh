@@ -33,8 +33,22 @@ done
 # The C++ client writes its logs under $HOME/logs.
 export HOME="$work/home"
 mkdir -p "$HOME"
-status=0
-SHARDMQ_NAMESRV="127.0.0.1:$namesrv" "$venv/bin/python" "$root/compat/test_rocketmq_cpp.py" || status=$?
+run_suite() {
+  set +e
+  SHARDMQ_NAMESRV="127.0.0.1:$namesrv" "$venv/bin/python" "$root/compat/test_rocketmq_cpp.py" \
+    2>&1 | tee "$work/suite.log"
+  status=${PIPESTATUS[0]}
+  set -e
+}
+run_suite
+# librocketmq 1.0.1 sometimes aborts its own process ("terminate called after throwing an
+# instance of 'boost::thread_interrupted'", seen once in eight runs here, during the first
+# case): a crash inside the client's own threads, not a failed assertion. Rerun the suite once
+# then, saying so; any other failure, or the same abort twice, fails.
+if [ "$status" -eq 134 ] && grep -q "boost::thread_interrupted" "$work/suite.log"; then
+  echo "--- the C++ client aborted (boost::thread_interrupted in librocketmq); rerunning the suite once"
+  run_suite
+fi
 if [ "$status" -ne 0 ]; then
   echo "--- broker log (last 40 lines)"; tail -n 40 "$work/broker.log"
   echo "--- C++ client log (errors)"; grep -hiE "error|exception" "$HOME"/logs/rocketmq-cpp/* 2>/dev/null | tail -n 40 || true

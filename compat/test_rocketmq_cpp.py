@@ -63,6 +63,16 @@ class Collector(object):
                 self.done.set()
 
 
+def client_log_contains(text):
+    """Whether the C++ client's log (under $HOME/logs) holds `text`."""
+    log_dir = os.path.join(os.environ["HOME"], "logs", "rocketmq-cpp")
+    for name in os.listdir(log_dir) if os.path.isdir(log_dir) else []:
+        with open(os.path.join(log_dir, name), errors="replace") as f:
+            if text in f.read():
+                return True
+    return False
+
+
 def wait_for_queues(topic, count):
     """Waits until the C++ client's log shows `count` queue assignments for `topic`."""
     log_dir = os.path.join(os.environ["HOME"], "logs", "rocketmq-cpp")
@@ -176,6 +186,22 @@ class CppClientCompatibility(unittest.TestCase):
         self.assertTrue(sink.done.wait(WAIT_S), "consumed %d of 200" % len(sink.messages))
         c.shutdown()
         self.assertEqual({m["body"] for m in sink.messages}, {"body-%d" % i for i in range(200)})
+
+    def test_a_topic_name_the_broker_refuses_fails_the_send_with_the_brokers_remark(self):
+        # 128 characters: the C++ client allows 255, RocketMQ's broker (and ShardMQ's) 127.
+        # The client sends it through TBW102's route; the broker refuses it at the door and
+        # creates nothing, and a later send of a good name still works.
+        topic = "Long" + "x" * 124
+        p = producer()
+        started = time.time()
+        with self.assertRaises(Exception):
+            p.send_sync(message(topic, 0))
+        self.assertLess(time.time() - started, WAIT_S, "an answer, not a hang")
+        # The client raises its own "no route" after its retries; the broker's remark, which
+        # names the rule, is in the client's log.
+        self.assertTrue(client_log_contains("longer than the limit of 127"))
+        self.assertEqual(p.send_sync(message(unique("After"), 0)).status, SendStatus.OK)
+        p.shutdown()
 
 
 if __name__ == "__main__":
