@@ -115,7 +115,7 @@ pub fn connection_closed(shard: &Shard, from_shard: usize, connection: u64) {
     }
 }
 
-/// Drops clients silent for longer than [`CLIENT_EXPIRY`].
+/// Drops clients silent for longer than `CLIENT_EXPIRY` (120 s).
 pub fn expire_clients(shard: &Shard) {
     let now = Instant::now();
     let changed = shard
