@@ -202,9 +202,12 @@ fn a_topic_changed_while_a_peers_inbox_is_full_still_reaches_every_shard() {
     let mut shard0 = Conn::port(ports.shard_base);
     let mut shard1 = Conn::port(ports.shard_base + 1);
     broker.pause_inbox(1, true);
-    // More changes than a mesh channel holds (1024): with the inbox paused, the channel
-    // fills and the rest must wait in shard 0's control pump, not be dropped.
-    let count = shardmq_broker::runtime::MESH_CHANNEL_DEPTH + 200;
+    // More changes than a mesh channel (1024) and the inbox's control lane (256) hold: with
+    // the inbox paused, both fill and the rest must wait in shard 0's control pump, not be
+    // dropped.
+    let count = shardmq_broker::runtime::MESH_CHANNEL_DEPTH
+        + shardmq_broker::shard::inbox::LANE_DEPTH
+        + 200;
     for i in 0..count {
         let reply = create_topic(&mut shard0, &format!("Copy{i:05}"), 2);
         assert_eq!(reply.head.code, response_code::SUCCESS, "create {i}");
@@ -291,6 +294,42 @@ fn a_forward_to_a_shard_that_never_answers_ends_in_system_busy_at_its_deadline()
     );
     let reply = shard0.call(request_code::GET_MAX_OFFSET, &max_offset, Bytes::new());
     assert_eq!(reply.head.code, response_code::SUCCESS);
+    broker.stop();
+}
+
+/// 60,000 forwards each way: an inbox loop that registered a waker per idle channel on every
+/// turn overflowed its task's reference count (32,767) and killed the shard.
+#[test]
+fn a_shards_inbox_keeps_serving_after_more_messages_than_a_waker_can_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ports = Ports::new(2);
+    let broker = start_broker(&dir.path().join("data"), 2, &mut ports, &[]);
+    let mut shard0 = Conn::port(ports.shard_base);
+    assert_eq!(create_topic(&mut shard0, "Many", 4).head.code, 0);
+    let queue = (0..4).find(|q| shard_of("Many", *q, 2) == 1).unwrap();
+    let header = GetMaxOffsetRequestHeader {
+        topic: "Many".into(),
+        queue_id: queue,
+        committed: None,
+    };
+    let (batches, batch) = (60, 1000);
+    for b in 0..batches {
+        for _ in 0..batch {
+            shard0.send(request_code::GET_MAX_OFFSET, &header, Bytes::new());
+        }
+        for i in 0..batch {
+            let reply = shard0.read().expect("a reply");
+            assert_eq!(
+                reply.head.code,
+                response_code::SUCCESS,
+                "batch {b} reply {i}"
+            );
+        }
+    }
+    assert_eq!(
+        send_v2(&mut shard0, "Many", queue).head.code,
+        response_code::SUCCESS
+    );
     broker.stop();
 }
 
