@@ -180,6 +180,17 @@ impl ExtFields {
     pub fn get(&self, key: &str) -> Option<&str> {
         self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
+
+    /// `value` as a string sharing this buffer (no copy), if it is a slice of it (a value
+    /// returned by [`ExtFields::get`] or a borrowed view of these fields is).
+    pub fn shared(&self, value: &str) -> Option<ByteString> {
+        let buf = self.buf.as_ptr() as usize;
+        let start = value.as_ptr() as usize;
+        if start < buf || start + value.len() > buf + self.buf.len() {
+            return None;
+        }
+        ByteString::try_from(self.buf.slice_ref(value.as_bytes())).ok()
+    }
 }
 
 impl PartialEq for ExtFields {
@@ -398,6 +409,21 @@ mod tests {
         assert_eq!(ext.get("missing"), None);
         let keys: Vec<_> = ext.iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["topic", "queueId", "topic"]);
+    }
+
+    #[test]
+    fn a_value_of_the_fields_is_shared_without_a_copy_and_a_foreign_one_is_not() {
+        let ext = ExtFields::from_pairs([("topic", "TopicA"), ("queueId", "3")]);
+        let value = ext.get("topic").unwrap();
+        let shared = ext.shared(value).unwrap();
+        assert_eq!(&*shared, "TopicA");
+        assert_eq!(
+            shared.as_bytes().as_ptr(),
+            value.as_ptr(),
+            "the same bytes, not a copy"
+        );
+        let elsewhere = String::from("TopicA");
+        assert_eq!(ext.shared(&elsewhere), None);
     }
 
     #[test]

@@ -94,7 +94,8 @@ pub enum RequestKind {
         topic: TopicName,
         group: GroupName,
         queue_id: QueueId,
-        header: PullMessageRequestHeader,
+        /// Boxed, as the other large payloads: a `RequestKind` travels between shards.
+        header: Box<PullMessageRequestHeader>,
     },
     /// QUERY_CONSUMER_OFFSET (14).
     QueryConsumerOffset {
@@ -136,13 +137,13 @@ pub enum RequestKind {
     /// LOCK_BATCH_MQ (41) / UNLOCK_BATCH_MQ (42), the body decoded.
     Lock {
         group: GroupName,
-        body: LockBatchRequestBody,
+        body: Box<LockBatchRequestBody>,
         lock: bool,
     },
     /// UPDATE_AND_CREATE_TOPIC (17).
     CreateTopic {
         topic: TopicName,
-        header: CreateTopicRequestHeader,
+        header: Box<CreateTopicRequestHeader>,
     },
     /// DELETE_TOPIC_IN_BROKER (215).
     DeleteTopic { topic: TopicName },
@@ -205,7 +206,11 @@ impl RequestKind {
             | request_code::SEND_BATCH_MESSAGE => {
                 let short_keys = request.head.code != request_code::SEND_MESSAGE;
                 let view = SendMessageView::decode(&request.ext, short_keys).map_err(bad_header)?;
-                let topic = t("topic", view.topic)?;
+                // The name shares the header's buffer when it lies there (no copy).
+                let topic = match request.ext.shared(view.topic) {
+                    Some(shared) => TopicName::parse("topic", shared)?,
+                    None => t("topic", view.topic)?,
+                };
                 if topic.is_send_forbidden() {
                     return Err(Refusal {
                         code: response_code::NO_PERMISSION,
@@ -221,10 +226,10 @@ impl RequestKind {
             request_code::PULL_MESSAGE => {
                 let header: PullMessageRequestHeader = request.header().map_err(bad_header)?;
                 RequestKind::Pull {
-                    group: g("consumerGroup", &header.consumer_group)?,
-                    topic: t("topic", &header.topic)?,
+                    group: GroupName::parse("consumerGroup", header.consumer_group.clone())?,
+                    topic: TopicName::parse("topic", header.topic.clone())?,
                     queue_id: q(header.queue_id)?,
-                    header,
+                    header: Box::new(header),
                 }
             }
             request_code::QUERY_CONSUMER_OFFSET => {
@@ -319,15 +324,15 @@ impl RequestKind {
                 })?;
                 RequestKind::Lock {
                     group: g("consumerGroup", &body.consumer_group)?,
-                    body,
+                    body: Box::new(body),
                     lock: request.head.code == request_code::LOCK_BATCH_MQ,
                 }
             }
             request_code::UPDATE_AND_CREATE_TOPIC => {
                 let header: CreateTopicRequestHeader = request.header().map_err(bad_header)?;
                 RequestKind::CreateTopic {
-                    topic: not_system(t("topic", &header.topic)?)?,
-                    header,
+                    topic: not_system(TopicName::parse("topic", header.topic.clone())?)?,
+                    header: Box::new(header),
                 }
             }
             request_code::DELETE_TOPIC_IN_BROKER => {
