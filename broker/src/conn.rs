@@ -24,6 +24,7 @@ use shardmq_protocol::request::Request;
 use tracing::{debug, warn};
 
 use crate::handlers;
+use crate::handlers::send::Inline;
 use crate::outbox::{Next, Outbox};
 use crate::shard::{Origin, Shard};
 
@@ -87,16 +88,22 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                         connection,
                         serialize_type,
                     };
-                    if handlers::send::store_inline(&shard, origin, &request, &outbox) {
-                        continue;
-                    }
+                    let send_kind =
+                        match handlers::send::store_inline(&shard, origin, &request, &outbox) {
+                            Inline::Stored => continue,
+                            Inline::Declined(kind) => kind,
+                        };
                     if request.head.is_response() {
                         // Nothing to answer (a client's reply to a notification).
                         outbox.release();
                         continue;
                     }
                     // Decoded once, names validated: a refusal goes back at once.
-                    let request = match Request::decode(request) {
+                    let decoded = match send_kind {
+                        Some(kind) => Request::with_kind(request, kind),
+                        None => Request::decode(request),
+                    };
+                    let request = match decoded {
                         Ok(request) => request,
                         Err(refused) => {
                             let (request, refusal) = *refused;

@@ -173,7 +173,16 @@ impl Request {
     /// the order RocketMQ's headers declare them, so the first fault is the one named.
     /// The command comes back with the refusal, to reply to (boxed: the rare path).
     pub fn decode(command: Command) -> Result<Request, Box<(Command, Refusal)>> {
-        match RequestKind::decode(&command) {
+        let kind = RequestKind::decode(&command);
+        Request::with_kind(command, kind)
+    }
+
+    /// A request whose kind the caller already decoded (or the refusal, with the command).
+    pub fn with_kind(
+        command: Command,
+        kind: Result<RequestKind, Refusal>,
+    ) -> Result<Request, Box<(Command, Refusal)>> {
+        match kind {
             Ok(kind) => Ok(Request { command, kind }),
             Err(refusal) => Err(Box::new((command, refusal))),
         }
@@ -196,6 +205,27 @@ impl Request {
 }
 
 impl RequestKind {
+    /// A send's kind from the view already read of `request`'s header (the broker's inline
+    /// path reads it first and must not read it twice).
+    pub fn send(request: &Command, view: &SendMessageView<'_>) -> Result<RequestKind, Refusal> {
+        // The name shares the header's buffer when it lies there (no copy).
+        let topic = match request.ext.shared(view.topic) {
+            Some(shared) => TopicName::parse("topic", shared)?,
+            None => TopicName::parse("topic", view.topic)?,
+        };
+        if topic.is_send_forbidden() {
+            return Err(Refusal {
+                code: response_code::NO_PERMISSION,
+                remark: format!("sending message to topic[{topic}] is forbidden"),
+            });
+        }
+        Ok(RequestKind::Send {
+            topic,
+            queue_id: QueueId::parse("queueId", view.queue_id)?,
+            batch: view.batch || request.head.code == request_code::SEND_BATCH_MESSAGE,
+        })
+    }
+
     fn decode(request: &Command) -> Result<RequestKind, Refusal> {
         let t = |key: &'static str, value: &str| TopicName::parse(key, value);
         let g = |key: &'static str, value: &str| GroupName::parse(key, value);
@@ -206,22 +236,7 @@ impl RequestKind {
             | request_code::SEND_BATCH_MESSAGE => {
                 let short_keys = request.head.code != request_code::SEND_MESSAGE;
                 let view = SendMessageView::decode(&request.ext, short_keys).map_err(bad_header)?;
-                // The name shares the header's buffer when it lies there (no copy).
-                let topic = match request.ext.shared(view.topic) {
-                    Some(shared) => TopicName::parse("topic", shared)?,
-                    None => t("topic", view.topic)?,
-                };
-                if topic.is_send_forbidden() {
-                    return Err(Refusal {
-                        code: response_code::NO_PERMISSION,
-                        remark: format!("sending message to topic[{topic}] is forbidden"),
-                    });
-                }
-                RequestKind::Send {
-                    topic,
-                    queue_id: q(view.queue_id)?,
-                    batch: view.batch || request.head.code == request_code::SEND_BATCH_MESSAGE,
-                }
+                RequestKind::send(request, &view)?
             }
             request_code::PULL_MESSAGE => {
                 let header: PullMessageRequestHeader = request.header().map_err(bad_header)?;

@@ -9,6 +9,7 @@ use shardmq_protocol::codes::{request_code, response_code};
 use shardmq_protocol::command::Command;
 use shardmq_protocol::header::{SendMessageResponseHeader, SendMessageView, PERM_WRITE};
 use shardmq_protocol::message::{decode_batch, MessageId};
+use shardmq_protocol::request::{Refusal, RequestKind};
 use shardmq_protocol::ByteString;
 
 use super::error;
@@ -27,9 +28,14 @@ fn store_error(request: &Command, e: &StoreError) -> Command {
 
 /// Stores a single-message send inline when this shard owns its queue and knows its topic
 /// (the hot path): its acknowledgement goes to `outbox` to wait for durability, an error
-/// reply goes there at once. Returns false, having done nothing, for anything else (batches,
-/// other shards' queues, a topic's first send, responses): the caller routes it as usual.
-pub fn store_inline(shard: &Rc<Shard>, origin: Origin, request: &Command, outbox: &Outbox) -> bool {
+/// reply goes there at once. Declines, having done nothing, anything else (batches, other
+/// shards' queues, a topic's first send, responses): the caller routes it as usual.
+pub fn store_inline(
+    shard: &Rc<Shard>,
+    origin: Origin,
+    request: &Command,
+    outbox: &Outbox,
+) -> Inline {
     let head = &request.head;
     if head.is_response()
         || !matches!(
@@ -37,23 +43,25 @@ pub fn store_inline(shard: &Rc<Shard>, origin: Origin, request: &Command, outbox
             request_code::SEND_MESSAGE | request_code::SEND_MESSAGE_V2
         )
     {
-        return false;
+        return Inline::Declined(None);
     }
     let short_keys = head.code == request_code::SEND_MESSAGE_V2;
     let Ok(view) = SendMessageView::decode(&request.ext, short_keys) else {
-        return false;
+        return Inline::Declined(None);
     };
+    // Anything not stored here leaves with its kind decoded from this view: the header is
+    // read once (a bad name or queue id is refused by the caller, with the field named).
+    let declined = || Inline::Declined(Some(RequestKind::send(request, &view)));
     if view.batch || view.queue_id < 0 {
-        // A negative queue id is refused at the door (`route`), with the field named.
-        return false;
+        return declined();
     }
     let Some(facts) = topic_facts(shard, view.topic) else {
-        return false;
+        return declined();
     };
     let queue_id = facts.effective_queue_id(view.queue_id);
     let owner = shard.moves().owner(view.topic, queue_id, facts.spread);
     if owner != shard.id {
-        return false;
+        return declined();
     }
     let oneway = head.is_oneway();
     let stored = check(
@@ -82,14 +90,23 @@ pub fn store_inline(shard: &Rc<Shard>, origin: Origin, request: &Command, outbox
         Err(_) if oneway => outbox.release(),
         Err(reply) => outbox.reply(*reply),
     }
-    true
+    Inline::Stored
+}
+
+/// What [`store_inline`] did with a request.
+pub enum Inline {
+    /// Stored (its acknowledgement waits in the outbox) or answered.
+    Stored,
+    /// Not for the inline path; a send's kind comes along, decoded from the header already
+    /// read (`None`: not a single-message send, or a header the typed decode must report).
+    Declined(Option<Result<RequestKind, Refusal>>),
 }
 
 /// An error reply, boxed: it is the rare path.
-type Refusal = Box<Command>;
+type ErrorReply = Box<Command>;
 
 /// Permission and size checks every send passes before anything is stored.
-fn check(request: &Command, topic: &str, perm: i32, max_bytes: usize) -> Result<(), Refusal> {
+fn check(request: &Command, topic: &str, perm: i32, max_bytes: usize) -> Result<(), ErrorReply> {
     if perm & PERM_WRITE == 0 {
         return Err(Box::new(error(
             request,
