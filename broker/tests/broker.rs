@@ -15,24 +15,7 @@ use shardmq_protocol::command::Command;
 use shardmq_protocol::header::*;
 use shardmq_protocol::message::{encode_batch, BatchEntry, MessageId, StoredMessage};
 
-fn send_header(topic: &str, queue_id: i32, properties: &str) -> SendMessageRequestHeader {
-    SendMessageRequestHeader {
-        producer_group: "PG".into(),
-        topic: topic.into(),
-        default_topic: "TBW102".into(),
-        default_topic_queue_nums: 4,
-        queue_id,
-        sys_flag: 0,
-        born_timestamp: 1_700_000_000_000,
-        flag: 0,
-        properties: Some(properties.into()),
-        reconsume_times: Some(0),
-        unit_mode: Some(false),
-        batch: Some(false),
-        max_reconsume_times: None,
-        broker_name: None,
-    }
-}
+use shardmq_testkit::send_header;
 
 /// Sends with the given request code; returns the reply.
 fn send(
@@ -83,21 +66,15 @@ fn pull_header(
     suspend_ms: i64,
     subscription: &str,
 ) -> PullMessageRequestHeader {
-    PullMessageRequestHeader {
-        consumer_group: "CG".into(),
-        topic: topic.into(),
+    shardmq_testkit::pull_header(
+        "CG",
+        topic,
         queue_id,
-        queue_offset: offset,
-        max_msg_nums: 32,
+        offset,
         sys_flag,
-        commit_offset: 0,
-        suspend_timeout_millis: suspend_ms,
-        subscription: Some(subscription.into()),
-        sub_version: 0,
-        expression_type: Some("TAG".into()),
-        max_msg_bytes: None,
-        request_source: None,
-    }
+        suspend_ms,
+        subscription,
+    )
 }
 
 fn pull(conn: &mut Conn, topic: &str, queue_id: i32, offset: i64) -> (Command, Vec<StoredMessage>) {

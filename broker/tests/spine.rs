@@ -15,6 +15,7 @@ use shardmq_broker::Broker;
 use shardmq_protocol::codes::{request_code, response_code};
 use shardmq_protocol::command::Command;
 use shardmq_protocol::header::*;
+use shardmq_testkit::{pull_header, send_header};
 
 /// Starts a broker whose `broker.conf` holds `conf` (ShardMQ's own keys among them).
 fn broker_with_conf(dir: &Path, shards: u16, ports: &mut Ports, conf: &str) -> Broker {
@@ -56,45 +57,15 @@ fn topics_seen_by(conn: &mut Conn) -> Vec<String> {
 }
 
 fn send_v2(conn: &mut Conn, topic: &str, queue_id: i32) -> Command {
-    let header = SendMessageRequestHeader {
-        producer_group: "PG".into(),
-        topic: topic.into(),
-        default_topic: "TBW102".into(),
-        default_topic_queue_nums: 4,
-        queue_id,
-        sys_flag: 0,
-        born_timestamp: 1_700_000_000_000,
-        flag: 0,
-        properties: Some("".into()),
-        reconsume_times: Some(0),
-        unit_mode: Some(false),
-        batch: Some(false),
-        max_reconsume_times: None,
-        broker_name: None,
-    };
     conn.call(
         request_code::SEND_MESSAGE_V2,
-        &SendMessageRequestHeaderV2::from(header),
+        &SendMessageRequestHeaderV2::from(send_header(topic, queue_id, "")),
         Bytes::from_static(b"body"),
     )
 }
 
 fn pull(conn: &mut Conn, group: &str, topic: &str, queue_id: i32) -> Command {
-    let header = PullMessageRequestHeader {
-        consumer_group: group.into(),
-        topic: topic.into(),
-        queue_id,
-        queue_offset: 0,
-        max_msg_nums: 32,
-        sys_flag: 0,
-        commit_offset: 0,
-        suspend_timeout_millis: 0,
-        subscription: Some("*".into()),
-        sub_version: 0,
-        expression_type: Some("TAG".into()),
-        max_msg_bytes: None,
-        request_source: None,
-    };
+    let header = pull_header(group, topic, queue_id, 0, 0, 0, "*");
     conn.call(request_code::PULL_MESSAGE, &header, Bytes::new())
 }
 

@@ -11,6 +11,7 @@ use shardmq_protocol::codes::SerializeType;
 use shardmq_protocol::command::{Command, Head};
 use shardmq_protocol::ext::WriteFields;
 use shardmq_protocol::frame::FrameDecoder;
+use shardmq_protocol::header::{PullMessageRequestHeader, SendMessageRequestHeader};
 
 /// How long a test waits for a frame before the read fails.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,6 +38,54 @@ pub fn free_ports(count: u16) -> u16 {
         if held.iter().all(Result::is_ok) {
             return base;
         }
+    }
+}
+
+/// A SEND_MESSAGE header as a Java producer writes it (group `PG`, TBW102 as the default
+/// topic); `SendMessageRequestHeaderV2::from` gives the short-key form.
+pub fn send_header(topic: &str, queue_id: i32, properties: &str) -> SendMessageRequestHeader {
+    SendMessageRequestHeader {
+        producer_group: "PG".into(),
+        topic: topic.into(),
+        default_topic: "TBW102".into(),
+        default_topic_queue_nums: 4,
+        queue_id,
+        sys_flag: 0,
+        born_timestamp: 1_700_000_000_000,
+        flag: 0,
+        properties: Some(properties.into()),
+        reconsume_times: Some(0),
+        unit_mode: Some(false),
+        batch: Some(false),
+        max_reconsume_times: None,
+        broker_name: None,
+    }
+}
+
+/// A PULL_MESSAGE header of consumer group `group` (32 messages at most, TAG expression).
+pub fn pull_header(
+    group: &str,
+    topic: &str,
+    queue_id: i32,
+    offset: i64,
+    sys_flag: i32,
+    suspend_ms: i64,
+    subscription: &str,
+) -> PullMessageRequestHeader {
+    PullMessageRequestHeader {
+        consumer_group: group.into(),
+        topic: topic.into(),
+        queue_id,
+        queue_offset: offset,
+        max_msg_nums: 32,
+        sys_flag,
+        commit_offset: 0,
+        suspend_timeout_millis: suspend_ms,
+        subscription: Some(subscription.into()),
+        sub_version: 0,
+        expression_type: Some("TAG".into()),
+        max_msg_bytes: None,
+        request_source: None,
     }
 }
 
