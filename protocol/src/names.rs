@@ -181,11 +181,6 @@ pub fn check_topic(field: &'static str, value: &str) -> Result<(), NameError> {
     check_name(field, value, TOPIC_NAME_MAX_CHARS)
 }
 
-/// Checks a group name without keeping it.
-pub fn check_group(field: &'static str, value: &str) -> Result<(), NameError> {
-    check_name(field, value, GROUP_NAME_MAX_CHARS)
-}
-
 /// A queue id: `0..QUEUE_ID_MAX`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct QueueId(i32);

@@ -20,7 +20,7 @@ use crate::header::{
     UnregisterClientRequestHeader, UpdateConsumerOffsetRequestHeader, ViewMessageRequestHeader,
     PULL_FLAG_SUSPEND,
 };
-use crate::names::{check_group, check_topic, GroupName, NameError, QueueId, TopicName};
+use crate::names::{check_topic, GroupName, NameError, QueueId, TopicName};
 
 /// What a request is about, for routing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +126,11 @@ pub enum RequestKind {
     /// VIEW_MESSAGE_BY_ID (33): a raw commit-log position.
     ViewMessage { position: u64 },
     /// HEART_BEAT (34), its body decoded and every group and topic in it validated.
-    Heartbeat(HeartbeatData),
+    Heartbeat {
+        body: Box<HeartbeatData>,
+        /// The body's consumer groups, validated, in order.
+        groups: Vec<GroupName>,
+    },
     /// UNREGISTER_CLIENT (35).
     Unregister {
         client_id: ByteString,
@@ -306,13 +310,17 @@ impl RequestKind {
                     code: response_code::SYSTEM_ERROR,
                     remark: format!("heartbeat body: {e}"),
                 })?;
+                let mut groups = Vec::with_capacity(body.consumer_data_set.len());
                 for consumer in &body.consumer_data_set {
-                    check_group("consumerDataSet.groupName", &consumer.group_name)?;
+                    groups.push(g("consumerDataSet.groupName", &consumer.group_name)?);
                     for s in &consumer.subscription_data_set {
                         check_topic("subscriptionDataSet.topic", &s.topic)?;
                     }
                 }
-                RequestKind::Heartbeat(body)
+                RequestKind::Heartbeat {
+                    body: Box::new(body),
+                    groups,
+                }
             }
             request_code::UNREGISTER_CLIENT => {
                 let h: UnregisterClientRequestHeader = request.header().map_err(bad_header)?;
@@ -427,12 +435,7 @@ impl RequestKind {
             K::Unregister {
                 group: Some(group), ..
             } => OwnerKey::Group(group.clone()),
-            K::Heartbeat(body) => OwnerKey::Groups(
-                body.consumer_data_set
-                    .iter()
-                    .filter_map(|c| GroupName::parse("groupName", c.group_name.as_str()).ok())
-                    .collect(),
-            ),
+            K::Heartbeat { groups, .. } => OwnerKey::Groups(groups.clone()),
             K::Unregister { group: None, .. }
             | K::CreateTopic { .. }
             | K::DeleteTopic { .. }

@@ -30,7 +30,7 @@ pub const CLIENT_SCAN_EVERY: Duration = Duration::from_secs(10);
 pub fn handle(shard: &Rc<Shard>, origin: Origin, request: &Request) -> Command {
     let command = &request.command;
     match &request.kind {
-        RequestKind::Heartbeat(hb) => heartbeat(shard, origin, command, hb),
+        RequestKind::Heartbeat { body, .. } => heartbeat(shard, origin, command, body),
         RequestKind::Unregister { client_id, group } => {
             if let Some(group) = group {
                 if shard.groups().unregister(group, client_id) {

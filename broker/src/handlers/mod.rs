@@ -170,7 +170,7 @@ pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: Request) -> Opti
         | K::MinOffset { .. }
         | K::EarliestStoreTime { .. }
         | K::ViewMessage { .. } => offset::handle(shard, &request),
-        K::Heartbeat(_) | K::Unregister { .. } | K::ConsumerList { .. } | K::Lock { .. } => {
+        K::Heartbeat { .. } | K::Unregister { .. } | K::ConsumerList { .. } | K::Lock { .. } => {
             client::handle(shard, origin, &request)
         }
         K::MoveQueue {

@@ -18,7 +18,7 @@ use super::error;
 use crate::moves::QueueMove;
 use crate::routing::TopicSpread;
 use crate::shard::mesh::Control;
-use crate::shard::replicated::{Peers, TopicLimit};
+use crate::shard::replicated::TopicLimit;
 use crate::shard::{Origin, Shard};
 
 /// RocketMQ's default topic: clients send to it when a topic has no route yet.
@@ -143,9 +143,9 @@ pub fn topic_or_create(shard: &Shard, topic: &str) -> Result<TopicConfig, Missin
     }
     let config = default_topic_config(shard, topic);
     match shard.topics.set(config.clone()) {
-        Ok(peers) => {
+        Ok(()) => {
             // Every shard keeps a copy: shard 0 registers it with the name servers.
-            copy_to(shard, peers, topic);
+            copy_to(shard, topic);
             Ok(config)
         }
         Err(limit) => {
@@ -167,8 +167,8 @@ pub fn apply_topic(shard: &Shard, config: TopicConfig) {
 }
 
 /// Queues a topic's newest revision for each peer's control pump.
-fn copy_to(shard: &Shard, peers: Peers, topic: &str) {
-    for peer in peers {
+fn copy_to(shard: &Shard, topic: &str) {
+    for peer in (0..shard.shards).filter(|p| *p != shard.id) {
         shard.mesh().control_out(peer).topic(topic);
     }
 }
@@ -209,8 +209,8 @@ pub fn handle(shard: &Rc<Shard>, request: &Request) -> Command {
                 .attributes
                 .insert(SHARDS_ATTRIBUTE.into(), spread_of(shard, topic).to_string());
             match shard.topics.set(config) {
-                Ok(peers) => {
-                    copy_to(shard, peers, topic);
+                Ok(()) => {
+                    copy_to(shard, topic);
                     Command::ok(request, Bytes::new())
                 }
                 Err(limit) => {
@@ -224,8 +224,8 @@ pub fn handle(shard: &Rc<Shard>, request: &Request) -> Command {
             }
         }
         RequestKind::DeleteTopic { topic } => {
-            let peers = shard.topics.remove(topic);
-            copy_to(shard, peers, topic);
+            shard.topics.remove(topic);
+            copy_to(shard, topic);
             Command::ok(command, Bytes::new())
         }
         RequestKind::AllTopicConfig => {

@@ -129,7 +129,7 @@ impl Shard {
         Rc::new(Shard {
             id,
             shards,
-            topics: Replicated::new(id, shards, config.max_topic_count),
+            topics: Replicated::new(id, config.max_topic_count),
             config,
             store,
             store_addr,
@@ -235,14 +235,9 @@ impl Shard {
         timeout: std::time::Duration,
     ) -> Option<Command> {
         debug_assert_ne!(owner, self.id, "a shard forwards only to its peers");
-        let oneway = request.is_oneway();
         let head = request.command.head.clone();
         let serialize_type = request.command.serialize_type;
-        let busy = |remark: String| {
-            (!oneway).then(|| {
-                Command::error_to_head(&head, serialize_type, response_code::SYSTEM_BUSY, remark)
-            })
-        };
+        let busy = |remark: String| busy_reply(&head, serialize_type, remark);
         let inserted = self.pending.borrow_mut().insert(Instant::now(), timeout);
         let Ok((token, done)) = inserted else {
             self.count(|c| c.forward_cap += 1);
@@ -328,11 +323,6 @@ impl Shard {
         self.next_connection.set(id + 1);
         connections.insert(id, out);
         Some(id)
-    }
-
-    /// Open connections.
-    pub fn connection_count(&self) -> usize {
-        self.connections.borrow().len()
     }
 
     /// Forgets a closed connection and tells every group home.

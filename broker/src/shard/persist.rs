@@ -5,11 +5,11 @@
 //!
 //! Each shard saves its consumer offsets (`shard-<k>/consumerOffset.json`); shard 0 also
 //! saves the topic table (`topics.json`) and the queue-move table (`queue-moves.json`, the
-//! one persisted queue → shard table) from its copies. A file is rewritten only when its
-//! encoding changed since the last successful write; a failed write is retried next time.
+//! one persisted queue → shard table) from its copies. A file is encoded and written only
+//! when its table changed since its last successful write (the offsets' dirty flag, the
+//! topic table's change count, the move table's version); a failed write is retried.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -31,56 +31,76 @@ pub fn offsets_path(data_dir: &Path, shard: usize) -> PathBuf {
         .join(metadata::OFFSETS_FILE)
 }
 
-/// What a shard last wrote to each of its files (to skip unchanged rewrites).
+/// What a shard last saved of its replicated tables: the topic table's change count and
+/// the move table's version (offsets carry their own dirty flag). Unchanged tables are
+/// neither encoded nor written.
 #[derive(Default)]
 pub struct Persister {
-    written: RefCell<HashMap<PathBuf, Vec<u8>>>,
+    topics_saved: Cell<Option<u64>>,
+    moves_saved: Cell<Option<u64>>,
+}
+
+/// One file to write, and what it records once written.
+enum File {
+    Offsets,
+    Moves(u64),
+    Topics(u64),
 }
 
 impl Persister {
     /// Saves what changed (everything when `force`). Encodes here, writes off the executor.
     pub async fn save(&self, shard: &Shard, force: bool) {
-        let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
-        match shard.offsets_to_save(force) {
-            Some(Ok(bytes)) => files.push((offsets_path(&shard.config.data_dir, shard.id), bytes)),
-            Some(Err(e)) => warn!(shard = shard.id, "encoding consumer offsets: {e}"),
-            None => {}
+        let mut files: Vec<(File, PathBuf, serde_json::Result<Vec<u8>>)> = Vec::new();
+        if let Some(bytes) = shard.offsets_to_save(force) {
+            files.push((
+                File::Offsets,
+                offsets_path(&shard.config.data_dir, shard.id),
+                bytes,
+            ));
         }
         if shard.id == 0 {
             let data = &shard.config.data_dir;
-            let moves = serde_json::to_vec_pretty(&*shard.moves());
-            if shard.moves().version > 0 {
-                match moves {
-                    Ok(bytes) => files.push((data.join(MOVES_FILE), bytes)),
-                    Err(e) => warn!("encoding the queue moves: {e}"),
-                }
+            let version = shard.moves().version;
+            if version > 0 && (force || self.moves_saved.get() != Some(version)) {
+                let bytes = serde_json::to_vec_pretty(&*shard.moves());
+                files.push((File::Moves(version), data.join(MOVES_FILE), bytes));
             }
-            let table = TopicConfigs {
-                table: shard.topics.borrow().clone(),
-                ..Default::default()
-            };
-            match serde_json::to_vec_pretty(&table) {
-                Ok(bytes) => files.push((data.join(metadata::TOPICS_FILE), bytes)),
-                Err(e) => warn!("encoding the topic table: {e}"),
+            let changes = shard.topics.changes();
+            if force || self.topics_saved.get() != Some(changes) {
+                let table = TopicConfigs {
+                    table: shard.topics.borrow().clone(),
+                    ..Default::default()
+                };
+                let bytes = serde_json::to_vec_pretty(&table);
+                files.push((
+                    File::Topics(changes),
+                    data.join(metadata::TOPICS_FILE),
+                    bytes,
+                ));
             }
         }
-        files.retain(|(path, bytes)| force || self.written.borrow().get(path) != Some(bytes));
-        for (path, bytes) in files {
-            let (write_path, write_bytes) = (path.clone(), bytes.clone());
-            let result = glommio::executor()
-                .spawn_blocking(move || metadata::write_atomic(&write_path, &write_bytes))
-                .await;
-            match result {
-                Ok(()) => {
-                    self.written.borrow_mut().insert(path, bytes);
+        for (file, path, bytes) in files {
+            let written = match bytes {
+                Ok(bytes) => {
+                    let write_path = path.clone();
+                    glommio::executor()
+                        .spawn_blocking(move || metadata::write_atomic(&write_path, &bytes))
+                        .await
+                        .map_err(|e| e.to_string())
                 }
-                Err(e) => {
+                Err(e) => Err(format!("encoding: {e}")),
+            };
+            match (written, file) {
+                (Ok(()), File::Offsets) => {}
+                (Ok(()), File::Moves(version)) => self.moves_saved.set(Some(version)),
+                (Ok(()), File::Topics(changes)) => self.topics_saved.set(Some(changes)),
+                (Err(e), file) => {
                     warn!(
                         shard = shard.id,
                         "saving {}: {e} (retried in {PERSIST_EVERY:?})",
                         path.display()
                     );
-                    if path.ends_with(metadata::OFFSETS_FILE) {
+                    if matches!(file, File::Offsets) {
                         shard.offsets_not_saved();
                     }
                 }

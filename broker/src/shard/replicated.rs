@@ -28,24 +28,25 @@ pub struct TopicLimit {
 /// One shard's copy of the topic table.
 pub struct Replicated {
     shard: usize,
-    shards: usize,
     /// At most `max_topic_count` live topics.
     topics: RefCell<BTreeMap<String, TopicConfig>>,
     /// Each topic's revision, deleted ones included (tombstones; bounded by the topics ever
     /// named here, which a restart clears).
     revisions: RefCell<HashMap<String, Revision>>,
     clock: Cell<u64>,
+    /// Counts every change this copy took (its own and peers'), for "changed since saved".
+    changes: Cell<u64>,
     max_topic_count: usize,
 }
 
 impl Replicated {
-    pub fn new(shard: usize, shards: usize, max_topic_count: usize) -> Replicated {
+    pub fn new(shard: usize, max_topic_count: usize) -> Replicated {
         Replicated {
             shard,
-            shards,
             topics: RefCell::new(BTreeMap::new()),
             revisions: RefCell::new(HashMap::new()),
             clock: Cell::new(0),
+            changes: Cell::new(0),
             max_topic_count,
         }
     }
@@ -65,9 +66,9 @@ impl Replicated {
             .insert(config.topic_name.clone(), config);
     }
 
-    /// Creates or changes a topic here with a new revision; returns the peers to copy it to.
-    /// A new topic past `maxTopicCount` is refused.
-    pub fn set(&self, config: TopicConfig) -> Result<Peers, TopicLimit> {
+    /// Creates or changes a topic here with a new revision (the caller copies it to every
+    /// peer). A new topic past `maxTopicCount` is refused.
+    pub fn set(&self, config: TopicConfig) -> Result<(), TopicLimit> {
         let name = config.topic_name.clone();
         {
             let mut topics = self.topics.borrow_mut();
@@ -79,29 +80,27 @@ impl Replicated {
             topics.insert(name.clone(), config);
         }
         self.stamp(name);
-        Ok(self.peers())
+        Ok(())
     }
 
-    /// Deletes a topic here with a new revision; returns the peers to copy it to.
-    pub fn remove(&self, name: &str) -> Peers {
+    /// Deletes a topic here with a new revision (the caller copies it to every peer).
+    pub fn remove(&self, name: &str) {
         self.topics.borrow_mut().remove(name);
         self.stamp(name.to_owned());
-        self.peers()
+    }
+
+    /// How many changes this copy has taken since start (load excluded).
+    pub fn changes(&self) -> u64 {
+        self.changes.get()
     }
 
     fn stamp(&self, name: String) {
+        self.changes.set(self.changes.get() + 1);
         let clock = self.clock.get() + 1;
         self.clock.set(clock);
         self.revisions
             .borrow_mut()
             .insert(name, (clock, self.shard as u16));
-    }
-
-    fn peers(&self) -> Peers {
-        Peers {
-            me: self.shard,
-            shards: self.shards,
-        }
     }
 
     /// Applies a peer's change if it is newer than what this copy holds. A copy is applied
@@ -118,6 +117,7 @@ impl Replicated {
             None => self.topics.borrow_mut().remove(&name),
         };
         revisions.insert(name, revision);
+        self.changes.set(self.changes.get() + 1);
         true
     }
 
@@ -132,28 +132,6 @@ impl Replicated {
     /// Whether this copy holds `name`.
     pub fn contains(&self, name: &str) -> bool {
         self.topics.borrow().contains_key(name)
-    }
-}
-
-/// The shards a change must be copied to: every one but the changer.
-#[derive(Debug, Clone, Copy)]
-pub struct Peers {
-    me: usize,
-    shards: usize,
-}
-
-impl Iterator for Peers {
-    type Item = usize;
-
-    fn next(&mut self) -> Option<usize> {
-        // Counts `shards` down to 0, skipping `me`.
-        while self.shards > 0 {
-            self.shards -= 1;
-            if self.shards != self.me {
-                return Some(self.shards);
-            }
-        }
-        None
     }
 }
 
@@ -174,8 +152,8 @@ mod tests {
     /// the same config, in either order of arrival.
     #[test]
     fn copies_agree_whatever_order_changes_arrive_in() {
-        let a = Replicated::new(0, 2, 10);
-        let b = Replicated::new(1, 2, 10);
+        let a = Replicated::new(0, 10);
+        let b = Replicated::new(1, 10);
         a.set(topic("T", 4)).unwrap();
         b.set(topic("T", 8)).unwrap();
         let (ca, ra) = a.get_with_revision("T");
@@ -191,8 +169,8 @@ mod tests {
 
     #[test]
     fn a_deletion_is_not_undone_by_a_late_copy_of_the_creation() {
-        let a = Replicated::new(0, 2, 10);
-        let b = Replicated::new(1, 2, 10);
+        let a = Replicated::new(0, 10);
+        let b = Replicated::new(1, 10);
         a.set(topic("T", 4)).unwrap();
         let created = a.get_with_revision("T");
         assert!(b.apply("T".into(), created.0.clone(), created.1));
@@ -206,7 +184,7 @@ mod tests {
 
     #[test]
     fn new_topics_stop_at_the_limit_but_changes_and_copies_do_not() {
-        let a = Replicated::new(0, 3, 2);
+        let a = Replicated::new(0, 2);
         a.set(topic("A", 1)).unwrap();
         a.set(topic("B", 1)).unwrap();
         assert_eq!(
@@ -219,7 +197,7 @@ mod tests {
             "changing a topic is not creating one"
         );
         assert!(a.apply("D".into(), Some(topic("D", 1)), (9, 1)));
-        let peers: Vec<usize> = a.remove("A").collect();
-        assert_eq!(peers, vec![2, 1]);
+        a.remove("A");
+        assert!(!a.contains("A"));
     }
 }
