@@ -24,7 +24,13 @@ while True:
 "$root/target/debug/mqbroker" --listen "127.0.0.1:$listen" --shard-port-base "$shard_base" \
   --namesrv-listen "127.0.0.1:$namesrv" --data "$work/data" --shards 2 > "$work/broker.log" 2>&1 &
 broker=$!
-cleanup() { kill -TERM "$broker" 2>/dev/null || true; wait "$broker" 2>/dev/null || true; }
+# The broker preallocates a 1 GiB commit-log segment per shard: remove the work dir (data,
+# logs) on exit, or every run leaves gigabytes behind; failures print the logs first.
+cleanup() {
+  kill -TERM "$broker" 2>/dev/null || true
+  wait "$broker" 2>/dev/null || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 for _ in $(seq 50); do
   grep -q "registered with the name server" "$work/broker.log" && break
