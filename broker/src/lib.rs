@@ -6,7 +6,8 @@
 //! Modules: [`config`] (flags and `broker.conf`), [`runtime`] (shards, mesh, listeners),
 //! [`conn`], [`outbox`] and [`handlers`] (the remoting requests), [`routing`] and [`moves`] (which shard
 //! owns a queue), [`registration`] (name servers), [`store`] (the per-shard storage engine),
-//! [`loopback`] (a standalone broker on free loopback ports, for other crates' tests).
+//! [`loopback`] (a standalone broker on free loopback ports, for other crates' tests),
+//! [`schedule`] (delayed, timed and retried messages).
 
 pub mod config;
 pub mod conn;
@@ -17,6 +18,7 @@ pub mod outbox;
 pub mod registration;
 pub mod routing;
 pub mod runtime;
+pub mod schedule;
 pub mod shard;
 pub mod store;
 

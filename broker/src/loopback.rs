@@ -29,6 +29,14 @@ fn free_port() -> std::io::Result<u16> {
 /// free (tried again with new ports, up to 10 times, if another process took one first);
 /// returns once it has had time to register with its name server.
 pub fn start(data: &Path, shards: usize) -> std::io::Result<Loopback> {
+    start_with_conf(data, shards, "")
+}
+
+/// [`start`] with `broker.conf` lines (`messageDelayLevel=100ms 200ms 300ms`, ...), written
+/// beside the data directory as `<data>.conf`.
+pub fn start_with_conf(data: &Path, shards: usize, conf: &str) -> std::io::Result<Loopback> {
+    let conf_path = data.with_extension("conf");
+    std::fs::write(&conf_path, conf)?;
     let mut last_error = None;
     for _ in 0..10 {
         let (listen, base, ns) = (free_port()?, free_port()?, free_port()?);
@@ -44,6 +52,8 @@ pub fn start(data: &Path, shards: usize) -> std::io::Result<Loopback> {
             data.display().to_string(),
             "--shards".into(),
             shards.to_string(),
+            "--config".into(),
+            conf_path.display().to_string(),
         ])
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
         let (config, _) = BrokerConfig::resolve(&args, shards)

@@ -329,6 +329,8 @@ async fn run_shard(
             stop.load(Ordering::SeqCst)
         }))
     };
+    let delays = glommio::spawn_local(crate::schedule::delay::run(shard.clone()));
+    let timer = glommio::spawn_local(crate::schedule::timer::run(shard.clone()));
     let _ = ready.send(Ok(id));
     let mut last_expiry = std::time::Instant::now();
     while !stop.load(Ordering::SeqCst) {
@@ -343,6 +345,9 @@ async fn run_shard(
     for task in registration {
         let _ = task.await;
     }
+    // The schedulers finish their deliveries in flight and save their progress.
+    delays.await;
+    timer.await;
     if let Err(e) = shard.store.close().await {
         warn!(shard = id, "closing the store: {e}");
     }

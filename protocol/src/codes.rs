@@ -44,6 +44,7 @@ code_table! {
         LOCK_BATCH_MQ = 41,
         UNLOCK_BATCH_MQ = 42,
         GET_ALL_CONSUMER_OFFSET = 43,
+        GET_ALL_DELAY_OFFSET = 45,
         GET_KV_CONFIG = 101,
         REGISTER_BROKER = 103,
         UNREGISTER_BROKER = 104,

@@ -39,10 +39,11 @@ pub const SYSTEM_TOPICS: [&str; 9] = [
 ];
 /// Prefix of the broker's other system topics.
 pub const SYSTEM_TOPIC_PREFIX: &str = "rmq_sys_";
-/// System topics no client may send to: the broker writes them itself (scheduled messages,
-/// transaction halves and their op log).
-pub const SEND_FORBIDDEN_TOPICS: [&str; 4] = [
+/// System topics no client may send to: the broker writes them itself (delayed and timed
+/// messages, transaction halves and their op log).
+pub const SEND_FORBIDDEN_TOPICS: [&str; 5] = [
     "SCHEDULE_TOPIC_XXXX",
+    "rmq_sys_wheel_timer",
     "RMQ_SYS_TRANS_HALF_TOPIC",
     "RMQ_SYS_TRANS_OP_HALF_TOPIC",
     "TRANS_CHECK_MAX_TIME_TOPIC",

@@ -13,12 +13,12 @@ use crate::body::{HeartbeatData, JsonBody, LockBatchRequestBody};
 use crate::codes::{request_code, response_code};
 use crate::command::Command;
 use crate::header::{
-    CreateTopicRequestHeader, DeleteTopicRequestHeader, GetConsumerListByGroupRequestHeader,
-    GetEarliestMsgStoretimeRequestHeader, GetMaxOffsetRequestHeader, GetMinOffsetRequestHeader,
-    GetTopicStatsInfoRequestHeader, MoveQueueRequestHeader, PullMessageRequestHeader,
-    QueryConsumerOffsetRequestHeader, SearchOffsetRequestHeader, SendMessageView,
-    UnregisterClientRequestHeader, UpdateConsumerOffsetRequestHeader, ViewMessageRequestHeader,
-    PULL_FLAG_SUSPEND,
+    ConsumerSendMsgBackRequestHeader, CreateTopicRequestHeader, DeleteTopicRequestHeader,
+    GetConsumerListByGroupRequestHeader, GetEarliestMsgStoretimeRequestHeader,
+    GetMaxOffsetRequestHeader, GetMinOffsetRequestHeader, GetTopicStatsInfoRequestHeader,
+    MoveQueueRequestHeader, PullMessageRequestHeader, QueryConsumerOffsetRequestHeader,
+    SearchOffsetRequestHeader, SendMessageView, UnregisterClientRequestHeader,
+    UpdateConsumerOffsetRequestHeader, ViewMessageRequestHeader, PULL_FLAG_SUSPEND,
 };
 use crate::names::{check_topic, GroupName, NameError, QueueId, TopicName};
 
@@ -161,6 +161,14 @@ pub enum RequestKind {
         queue_id: QueueId,
         to_shard: i32,
     },
+    /// CONSUMER_SEND_MSG_BACK (36): a consumer gives back the message stored at
+    /// `header.offset` (a commit-log position) for a later retry, or the dead-letter queue.
+    SendBack {
+        group: GroupName,
+        header: Box<ConsumerSendMsgBackRequestHeader>,
+    },
+    /// GET_ALL_DELAY_OFFSET (45).
+    DelayOffsets,
     /// A code this broker does not serve (answered REQUEST_CODE_NOT_SUPPORTED).
     Unsupported,
 }
@@ -379,6 +387,24 @@ impl RequestKind {
                     to_shard: h.to_shard,
                 }
             }
+            request_code::CONSUMER_SEND_MSG_BACK => {
+                let header: ConsumerSendMsgBackRequestHeader =
+                    request.header().map_err(bad_header)?;
+                if header.offset < 0 {
+                    return Err(Refusal {
+                        code: response_code::SYSTEM_ERROR,
+                        remark: format!(
+                            "offset {} is not a commit-log position (negative)",
+                            header.offset
+                        ),
+                    });
+                }
+                RequestKind::SendBack {
+                    group: g("group", &header.group)?,
+                    header: Box::new(header),
+                }
+            }
+            request_code::GET_ALL_DELAY_OFFSET => RequestKind::DelayOffsets,
             _ => RequestKind::Unsupported,
         })
     }
@@ -431,6 +457,7 @@ impl RequestKind {
                 queue_id: *queue_id,
             },
             K::ViewMessage { position } => OwnerKey::Position(*position),
+            K::SendBack { header, .. } => OwnerKey::Position(header.offset as u64),
             K::ConsumerList { group } | K::Lock { group, .. } => OwnerKey::Group(group.clone()),
             K::Unregister {
                 group: Some(group), ..
@@ -441,6 +468,7 @@ impl RequestKind {
             | K::DeleteTopic { .. }
             | K::AllTopicConfig
             | K::TopicStats { .. }
+            | K::DelayOffsets
             | K::Unsupported => OwnerKey::Any,
         }
     }

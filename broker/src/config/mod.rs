@@ -66,6 +66,14 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_SHARD: usize = 10_000;
 /// client gets SYSTEM_BUSY and retries.
 pub const DEFAULT_FORWARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Longest timer delay by default (`timerMaxDelaySec`, RocketMQ's: 3 days).
+pub const DEFAULT_TIMER_MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(3 * 86_400);
+/// The most `timerMaxDelaySec` may be: 30 days.
+pub const TIMER_MAX_DELAY_LIMIT: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
+/// Timer precision by default (`timerPrecisionMs`): timed messages are delivered within about
+/// this much of their due time.
+pub const DEFAULT_TIMER_PRECISION: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Most name servers in `--namesrv` / `namesrvAddr`: each one gets a registration and a
 /// heartbeat per interval.
 pub const NAMESRV_ADDRS_MAX: usize = 32;
@@ -138,6 +146,12 @@ pub struct BrokerConfig {
     /// How long a forwarded request may wait for its owner shard, 1 ms to 10 min
     /// (`forwardTimeoutMillis`), plus a pull's hold time.
     pub forward_timeout: std::time::Duration,
+    /// Delay levels (`messageDelayLevel`), 1 to 64 of them.
+    pub delay_levels: crate::schedule::DelayLevels,
+    /// Longest delay a timed message may ask for, 1 s to 30 days (`timerMaxDelaySec`).
+    pub timer_max_delay: std::time::Duration,
+    /// How often each shard's timer delivers what fell due, 10 ms to 1 s (`timerPrecisionMs`).
+    pub timer_precision: std::time::Duration,
 }
 
 impl BrokerConfig {

@@ -31,8 +31,12 @@ pub(super) mod key {
     pub const MAX_TOPIC_COUNT: &str = "maxTopicCount";
     pub const MAX_CONNECTIONS_PER_SHARD: &str = "maxConnectionsPerShard";
     pub const FORWARD_TIMEOUT_MILLIS: &str = "forwardTimeoutMillis";
+    // Message lifecycle (RocketMQ's names).
+    pub const MESSAGE_DELAY_LEVEL: &str = "messageDelayLevel";
+    pub const TIMER_MAX_DELAY_SEC: &str = "timerMaxDelaySec";
+    pub const TIMER_PRECISION_MS: &str = "timerPrecisionMs";
 
-    pub const ALL: [&str; 15] = [
+    pub const ALL: [&str; 18] = [
         CLUSTER,
         BROKER_NAME,
         BROKER_ID,
@@ -48,6 +52,9 @@ pub(super) mod key {
         MAX_TOPIC_COUNT,
         MAX_CONNECTIONS_PER_SHARD,
         FORWARD_TIMEOUT_MILLIS,
+        MESSAGE_DELAY_LEVEL,
+        TIMER_MAX_DELAY_SEC,
+        TIMER_PRECISION_MS,
     ];
 }
 
@@ -342,6 +349,25 @@ pub(super) fn parse_forward_timeout(raw: &str) -> Result<std::time::Duration, St
     match raw.parse::<u64>() {
         Ok(ms) if (1..=600_000).contains(&ms) => Ok(std::time::Duration::from_millis(ms)),
         _ => Err("expected milliseconds, 1 to 600000".to_owned()),
+    }
+}
+
+pub(super) fn parse_timer_max_delay(raw: &str) -> Result<std::time::Duration, String> {
+    match raw.parse::<u64>() {
+        Ok(s) if (1..=super::TIMER_MAX_DELAY_LIMIT.as_secs()).contains(&s) => {
+            Ok(std::time::Duration::from_secs(s))
+        }
+        _ => Err(format!(
+            "expected seconds, 1 to {}",
+            super::TIMER_MAX_DELAY_LIMIT.as_secs()
+        )),
+    }
+}
+
+pub(super) fn parse_timer_precision(raw: &str) -> Result<std::time::Duration, String> {
+    match raw.parse::<u64>() {
+        Ok(ms) if (10..=1000).contains(&ms) => Ok(std::time::Duration::from_millis(ms)),
+        _ => Err("expected milliseconds, 10 to 1000".to_owned()),
     }
 }
 

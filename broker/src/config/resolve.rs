@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 
 use super::properties::{
     key, parse_bool, parse_broker_id, parse_count, parse_flush, parse_forward_timeout, parse_hours,
-    parse_max_message_bytes, parse_namesrv_list, parse_port, parse_string, parse_topic_queue_nums,
-    ConfFile,
+    parse_max_message_bytes, parse_namesrv_list, parse_port, parse_string, parse_timer_max_delay,
+    parse_timer_precision, parse_topic_queue_nums, ConfFile,
 };
 use super::{
     Args, BrokerConfig, ConfigError, FlushDiskType, Origin, DEFAULT_BROKER_NAME, DEFAULT_CLUSTER,
     DEFAULT_DATA_DIR, DEFAULT_FILE_RESERVED_HOURS, DEFAULT_FORWARD_TIMEOUT, DEFAULT_LISTEN,
     DEFAULT_MAX_CONNECTIONS_PER_SHARD, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_TOPIC_COUNT,
-    DEFAULT_TOPIC_QUEUE_NUMS, SHARDS_MAX,
+    DEFAULT_TIMER_MAX_DELAY, DEFAULT_TIMER_PRECISION, DEFAULT_TOPIC_QUEUE_NUMS, SHARDS_MAX,
 };
 
 impl BrokerConfig {
@@ -153,6 +153,18 @@ impl BrokerConfig {
             forward_timeout: file
                 .parse(key::FORWARD_TIMEOUT_MILLIS, parse_forward_timeout)?
                 .unwrap_or(DEFAULT_FORWARD_TIMEOUT),
+            delay_levels: file
+                .parse(
+                    key::MESSAGE_DELAY_LEVEL,
+                    crate::schedule::DelayLevels::parse,
+                )?
+                .unwrap_or_default(),
+            timer_max_delay: file
+                .parse(key::TIMER_MAX_DELAY_SEC, parse_timer_max_delay)?
+                .unwrap_or(DEFAULT_TIMER_MAX_DELAY),
+            timer_precision: file
+                .parse(key::TIMER_PRECISION_MS, parse_timer_precision)?
+                .unwrap_or(DEFAULT_TIMER_PRECISION),
         };
         config.check_conflicts()?;
         Ok((config, warnings))
@@ -409,6 +421,9 @@ mod tests {
                 max_topic_count: 100_000,
                 max_connections_per_shard: 10_000,
                 forward_timeout: std::time::Duration::from_secs(10),
+                delay_levels: crate::schedule::DelayLevels::default(),
+                timer_max_delay: std::time::Duration::from_secs(259_200),
+                timer_precision: std::time::Duration::from_millis(100),
             }
         );
         assert!(config.standalone());

@@ -13,10 +13,12 @@ use shardmq_protocol::body::{
 };
 use shardmq_protocol::codes::{request_code, response_code, FLAG_ONEWAY};
 use shardmq_protocol::command::{Command, Head};
-use shardmq_protocol::header::NotifyConsumerIdsChangedRequestHeader;
+use shardmq_protocol::header::{NotifyConsumerIdsChangedRequestHeader, PERM_READ, PERM_WRITE};
 use shardmq_protocol::request::{Request, RequestKind};
 
 use super::error;
+use super::send_back::{RETRY_GROUP_TOPIC_PREFIX, RETRY_QUEUE_NUMS};
+use super::topic::ensure_topic;
 use crate::routing::group_home;
 use crate::shard::groups::{TooManyGroups, MAX_GROUPS};
 use crate::shard::{Origin, Shard};
@@ -69,6 +71,14 @@ fn heartbeat(shard: &Shard, origin: Origin, request: &Command, hb: &HeartbeatDat
         .consumer_data_set
         .iter()
         .filter(|c| group_home(&c.group_name, shard.shards) == shard.id);
+    // A consumer group's retry topic exists from its first heartbeat, so that clients that
+    // subscribe to it find a route (RocketMQ does the same).
+    for consumer in mine.clone() {
+        let retry = format!("{RETRY_GROUP_TOPIC_PREFIX}{}", consumer.group_name);
+        if ensure_topic(shard, &retry, RETRY_QUEUE_NUMS, PERM_READ | PERM_WRITE).is_err() {
+            tracing::warn!(topic = %retry, "retry topic not created: maxTopicCount reached");
+        }
+    }
     match shard
         .groups()
         .heartbeat(&hb.client_id, origin, mine, Instant::now())

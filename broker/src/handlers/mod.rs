@@ -19,11 +19,13 @@ mod client;
 mod offset;
 mod pull;
 pub(crate) mod send;
+mod send_back;
 mod topic;
 
 pub use client::{connection_closed, expire_clients, CLIENT_SCAN_EVERY};
 pub use topic::{
-    apply_move, apply_topic, default_topic_config, spread_of, DEFAULT_TOPIC, SHARDS_ATTRIBUTE,
+    apply_move, apply_topic, default_topic_config, ensure_topic, spread_of, topic_facts,
+    DEFAULT_TOPIC, SHARDS_ATTRIBUTE,
 };
 
 /// An error reply with a remark, logged at debug level.
@@ -182,6 +184,8 @@ pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: Request) -> Opti
         K::CreateTopic { .. } | K::DeleteTopic { .. } | K::AllTopicConfig => {
             topic::handle(shard, &request)
         }
+        K::SendBack { group, header } => send_back::handle(shard, command, group, header).await,
+        K::DelayOffsets => send_back::delay_offsets(shard, origin, &request).await,
         K::Unsupported => error(
             command,
             response_code::REQUEST_CODE_NOT_SUPPORTED,

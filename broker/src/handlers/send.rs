@@ -15,7 +15,9 @@ use shardmq_protocol::ByteString;
 use super::error;
 use super::topic::{effective_queue_id, topic_facts, topic_or_create};
 use crate::outbox::{Outbox, PendingAck};
+use crate::schedule::{self, waiting_properties, Plan};
 use crate::shard::{Origin, Shard};
+use crate::store::engine::{SCHEDULE_TOPIC, TIMER_TOPIC};
 use crate::store::{AppendRef, AppendResult, StoreError};
 
 fn store_error(request: &Command, e: &StoreError) -> Command {
@@ -52,7 +54,8 @@ pub fn store_inline(
     // Anything not stored here leaves with its kind decoded from this view: the header is
     // read once (a bad name or queue id is refused by the caller, with the field named).
     let declined = || Inline::Declined(Some(RequestKind::send(request, &view)));
-    if view.batch || view.queue_id < 0 {
+    // Delayed and timed messages wait elsewhere: the task path plans them.
+    if view.batch || view.queue_id < 0 || schedule::may_wait(view.properties) {
         return declined();
     }
     let Some(facts) = topic_facts(shard, view.topic) else {
@@ -184,6 +187,19 @@ pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Com
                     )
                 }
             };
+            if schedule::may_wait(&entry.properties) {
+                match schedule::plan(&shard.config, &entry.properties, schedule::now_ms()) {
+                    Ok(Plan::Now) => {}
+                    Ok(_) => {
+                        return error(
+                            request,
+                            response_code::MESSAGE_ILLEGAL,
+                            "a batch may not hold delayed or timed messages (DELAY, TIMER_*); send them one by one",
+                        )
+                    }
+                    Err(remark) => return error(request, response_code::MESSAGE_ILLEGAL, remark),
+                }
+            }
             let req = AppendRef {
                 flag: entry.flag,
                 body: &entry.body,
@@ -199,7 +215,40 @@ pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Com
             return error(request, response_code::MESSAGE_ILLEGAL, "empty batch");
         }
     } else {
-        match shard.store.append_ref(&base) {
+        let now = schedule::now_ms();
+        let plan = if schedule::may_wait(view.properties) {
+            match schedule::plan(&shard.config, view.properties, now) {
+                Ok(plan) => plan,
+                Err(remark) => return error(request, response_code::MESSAGE_ILLEGAL, remark),
+            }
+        } else {
+            Plan::Now
+        };
+        // A message that waits is stored on this shard (the real queue's owner) in its
+        // delay queue or timer queue, with where it goes and when.
+        let waiting = match plan {
+            Plan::Now => None,
+            Plan::Level(level) => {
+                let due = now + shard.config.delay_levels.delay(level).as_millis() as i64;
+                let props =
+                    waiting_properties(view.properties, view.topic, queue_id, due, Some(level));
+                Some((SCHEDULE_TOPIC, level - 1, props))
+            }
+            Plan::At(due) => {
+                let props = waiting_properties(view.properties, view.topic, queue_id, due, None);
+                Some((TIMER_TOPIC, 0, props))
+            }
+        };
+        let req = match &waiting {
+            None => base,
+            Some((topic, queue, props)) => AppendRef {
+                topic,
+                queue_id: *queue,
+                properties: props,
+                ..base
+            },
+        };
+        match shard.store.append_ref(&req) {
             Ok(r) => results.push(r),
             Err(e) => return store_error(request, &e),
         }

@@ -155,6 +155,35 @@ pub fn topic_or_create(shard: &Shard, topic: &str) -> Result<TopicConfig, Missin
     }
 }
 
+/// Makes sure a topic the broker itself writes exists (a group's retry or dead-letter
+/// topic): created with `queues` queues and `perm` if missing, whatever
+/// `autoCreateTopicEnable` says, as RocketMQ does.
+pub fn ensure_topic(shard: &Shard, topic: &str, queues: i32, perm: i32) -> Result<(), Missing> {
+    if shard.topics.borrow().get(topic).is_some() {
+        return Ok(());
+    }
+    let mut config = TopicConfig {
+        topic_name: topic.to_owned(),
+        read_queue_nums: queues,
+        write_queue_nums: queues,
+        perm,
+        ..Default::default()
+    };
+    config
+        .attributes
+        .insert(SHARDS_ATTRIBUTE.into(), shard.shards.to_string());
+    match shard.topics.set(config) {
+        Ok(()) => {
+            copy_to(shard, topic);
+            Ok(())
+        }
+        Err(limit) => {
+            shard.count(|c| c.topic_refused += 1);
+            Err(Missing::Limit(limit))
+        }
+    }
+}
+
 /// The queue a request for `queue_id` of `topic` really lands on (RocketMQ wraps ids past
 /// the write queue count).
 pub fn effective_queue_id(shard: &Shard, topic: &str, queue_id: i32) -> i32 {

@@ -78,6 +78,10 @@ pub struct Counters {
     pub topic_refused: u64,
     /// Pulls answered at once because [`MAX_PULL_WAITERS`] were held.
     pub pull_not_held: u64,
+    /// Delayed, timed or retried messages that could never be delivered (logged each).
+    pub schedule_dropped: u64,
+    /// Deliveries of waiting messages tried again after a passing failure.
+    pub schedule_retried: u64,
 }
 
 pub struct Shard {
@@ -114,6 +118,9 @@ pub struct Shard {
     /// Set when the broker stops: the inbox refuses new forwards.
     stopping: Cell<bool>,
     counters: Cell<Counters>,
+    /// How far each delay level's queue on this shard was delivered (level 1 first), as the
+    /// delay task last published it.
+    delay_offsets: RefCell<Vec<u64>>,
 }
 
 impl Shard {
@@ -144,6 +151,7 @@ impl Shard {
             connections: RefCell::new(HashMap::new()),
             next_connection: Cell::new(1),
             stopping: Cell::new(false),
+            delay_offsets: RefCell::new(Vec::new()),
             counters: Cell::new(Counters::default()),
         })
     }
@@ -210,6 +218,18 @@ impl Shard {
     /// This shard's refusal and retry counts so far.
     pub fn counters(&self) -> Counters {
         self.counters.get()
+    }
+
+    /// Publishes how far each delay level was delivered (GET_ALL_DELAY_OFFSET reads it).
+    pub fn set_delay_offsets(&self, offsets: &[u64]) {
+        let mut mine = self.delay_offsets.borrow_mut();
+        mine.clear();
+        mine.extend_from_slice(offsets);
+    }
+
+    /// How far each delay level was delivered, level 1 first.
+    pub fn delay_offsets(&self) -> Vec<u64> {
+        self.delay_offsets.borrow().clone()
     }
 
     /// Whether the broker is stopping.

@@ -356,6 +356,23 @@ impl Inner {
 /// The TAGS value and the index hashes of the message's keys, in one pass over the
 /// properties (what [`Index::put_message_keys`] would index, hashed now so that nothing of
 /// the message is kept until it is durable).
+/// Where delayed messages wait (queue = level - 1), each shard its own.
+pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
+/// Where timed messages wait (queue 0), each shard its own.
+pub const TIMER_TOPIC: &str = "rmq_sys_wheel_timer";
+
+/// The consume-queue entry's tag field: the tag's hash, except in the schedule and timer
+/// topics, where it is the message's due time (`TIMER_OUT_MS`, ms), so the schedulers read
+/// what is due without reading the log (RocketMQ does the same).
+fn tag_code(topic: &str, tags: &str, encoded: &str) -> i64 {
+    if topic.len() == SCHEDULE_TOPIC.len() && (topic == SCHEDULE_TOPIC || topic == TIMER_TOPIC) {
+        return properties::find(encoded, properties::names::TIMER_OUT_MS)
+            .and_then(|due| due.parse().ok())
+            .unwrap_or(0);
+    }
+    tag_hash(tags)
+}
+
 fn tags_and_key_hashes(encoded: &str) -> (&str, KeyHashes) {
     // The first occurrence of a name counts, as with `properties::find` (what recovery and
     // `query_by_key` read).
@@ -542,7 +559,7 @@ impl Store {
         let entry = CqEntry {
             position: appended.position,
             size: size as u32,
-            tag_hash: tag_hash(tags),
+            tag_hash: tag_code(req.topic, tags, req.properties),
         };
         inner.pending.push_back(Pending {
             end: appended.end,
@@ -676,6 +693,15 @@ impl Store {
             .queues
             .get(topic, queue_id)
             .map_or(0, |q| q.next_offset)
+    }
+
+    /// The consume-queue entry at `offset` of a queue, once dispatched (durable).
+    pub fn entry(&self, topic: &str, queue_id: i32, offset: u64) -> Option<CqEntry> {
+        let inner = self.inner.borrow();
+        let q = inner.queues.get(topic, queue_id)?;
+        (offset >= q.cq.min_offset() && offset < q.cq.max_offset())
+            .then(|| q.cq.get(offset))
+            .flatten()
     }
 
     /// (min, max) offsets of a queue; (0, 0) if it has none.
@@ -1008,7 +1034,7 @@ fn redispatch(log: &CommitLog, inner: &mut Inner, from: u64, to: u64) -> StoreRe
         let entry = CqEntry {
             position: Position::new(shard, pos),
             size: size as u32,
-            tag_hash: tag_hash(tags),
+            tag_hash: tag_code(&m.topic, tags, &m.properties),
         };
         if queue_offset == q.cq.max_offset() {
             q.cq.put(queue_offset, entry)?;

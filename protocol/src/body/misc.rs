@@ -220,3 +220,16 @@ mod stats_tests {
         assert!(TopicStatsTable::decode(br#"{"offsetTable":{{"topic":1}:{}}}"#).is_err());
     }
 }
+
+/// GET_ALL_DELAY_OFFSET's reply body and RocketMQ's `delayOffset.json`
+/// (`DelayOffsetSerializeWrapper`): delay level → how far its schedule queue was delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DelayOffsetTable {
+    #[serde(default)]
+    pub offset_table: std::collections::BTreeMap<i32, i64>,
+}
+
+impl JsonBody for DelayOffsetTable {
+    const NAME: &'static str = "DelayOffsetSerializeWrapper";
+}

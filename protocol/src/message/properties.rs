@@ -27,6 +27,14 @@ pub mod names {
     pub const UNIQ_CLIENT_MESSAGE_ID_KEYIDX: &str = "UNIQ_KEY";
     pub const TRANSACTION_ID: &str = "__transactionId__";
     pub const SHARDING_KEY: &str = "__SHARDINGKEY";
+    /// RocketMQ 5.x timed delivery: absolute time (ms since the epoch).
+    pub const TIMER_DELIVER_MS: &str = "TIMER_DELIVER_MS";
+    /// RocketMQ 5.x timed delivery: seconds from the send.
+    pub const TIMER_DELAY_SEC: &str = "TIMER_DELAY_SEC";
+    /// RocketMQ 5.x timed delivery: milliseconds from the send.
+    pub const TIMER_DELAY_MS: &str = "TIMER_DELAY_MS";
+    /// When a timed or delayed message is due (ms since the epoch), set by the broker.
+    pub const TIMER_OUT_MS: &str = "TIMER_OUT_MS";
 }
 
 /// Separates several keys inside the KEYS property.

@@ -1,0 +1,193 @@
+//! Putting a broker-made message into a queue: a delayed or timed message that fell due,
+//! a consumer's retry, a dead letter. Stored here when this shard owns the queue (the common
+//! case: the message waited on the shard that owns its real queue), else sent as a typed
+//! SEND_MESSAGE_V2 through the spine's router to the owner, like any client's send.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use shardmq_protocol::codes::{request_code, response_code, SerializeType};
+use shardmq_protocol::command::{Command, Head};
+use shardmq_protocol::header::{SendMessageRequestHeaderV2, PERM_WRITE};
+use shardmq_protocol::message::properties::{self, names};
+use shardmq_protocol::message::StoredMessage;
+use shardmq_protocol::request::Request;
+use shardmq_protocol::ByteString;
+
+use crate::handlers::{route_boxed, topic_facts, DEFAULT_TOPIC};
+use crate::shard::{Origin, Shard};
+use crate::store::{AppendRef, Position, StoreError};
+
+/// A message the broker puts into a queue.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    pub topic: &'a str,
+    pub queue_id: i32,
+    pub flag: i32,
+    pub sys_flag: i32,
+    pub born_timestamp: i64,
+    pub born_host: SocketAddr,
+    pub body: &'a [u8],
+    pub properties: &'a str,
+    pub reconsume_times: i32,
+}
+
+/// Why a message was not put.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Worth trying again later (a busy or refusing store, a shard that did not answer).
+    Retry(String),
+    /// Never going to work (no such topic and no auto-creation, no write permission, a
+    /// message that is not one): logged and counted, not retried.
+    Drop(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Retry(why) => write!(f, "{why} (will retry)"),
+            Failure::Drop(why) => write!(f, "{why} (dropped)"),
+        }
+    }
+}
+
+fn store_failure(e: &StoreError) -> Failure {
+    match e {
+        StoreError::Invalid(why) => Failure::Drop(format!("store: {why}")),
+        other => Failure::Retry(format!("store: {other}")),
+    }
+}
+
+/// Puts `m` into its queue and waits until it is durable there.
+pub async fn put(shard: &Rc<Shard>, m: &Outgoing<'_>) -> Result<(), Failure> {
+    if let Some(facts) = topic_facts(shard, m.topic) {
+        let queue_id = facts.effective_queue_id(m.queue_id);
+        let owner = shard.moves().owner(m.topic, queue_id, facts.spread);
+        if owner == shard.id {
+            if facts.perm & PERM_WRITE == 0 {
+                return Err(Failure::Drop(format!(
+                    "topic[{}] is not writable (perm {})",
+                    m.topic, facts.perm
+                )));
+            }
+            let stored = shard
+                .store
+                .append_ref(&AppendRef {
+                    topic: m.topic,
+                    queue_id,
+                    flag: m.flag,
+                    sys_flag: m.sys_flag,
+                    born_timestamp: m.born_timestamp,
+                    born_host: m.born_host,
+                    body: m.body,
+                    properties: m.properties,
+                    reconsume_times: m.reconsume_times,
+                    prepared_transaction_offset: 0,
+                })
+                .map_err(|e| store_failure(&e))?;
+            return shard
+                .store
+                .wait_durable(stored.end)
+                .await
+                .map_err(|e| store_failure(&e));
+        }
+    }
+    route_send(shard, m).await
+}
+
+/// `m` as a client's SEND_MESSAGE_V2, through the router (to the owner, auto-creating the
+/// topic as a client's first send would).
+async fn route_send(shard: &Rc<Shard>, m: &Outgoing<'_>) -> Result<(), Failure> {
+    let header = SendMessageRequestHeaderV2 {
+        producer_group: ByteString::from_static("SHARDMQ_SCHEDULE_PRODUCER"),
+        topic: ByteString::from(m.topic),
+        default_topic: ByteString::from_static(DEFAULT_TOPIC),
+        default_topic_queue_nums: shard.config.default_topic_queue_nums,
+        queue_id: m.queue_id,
+        sys_flag: m.sys_flag,
+        born_timestamp: m.born_timestamp,
+        flag: m.flag,
+        properties: Some(ByteString::from(m.properties)),
+        reconsume_times: Some(m.reconsume_times),
+        unit_mode: None,
+        max_reconsume_times: None,
+        batch: None,
+        broker_name: None,
+    };
+    let command = Command::new(
+        Head::request(request_code::SEND_MESSAGE_V2, 0),
+        SerializeType::RocketMq,
+        &header,
+        Bytes::copy_from_slice(m.body),
+    );
+    let request = Request::decode(command).map_err(|refused| {
+        let (_, refusal) = *refused;
+        Failure::Drop(format!("send to {}: {}", m.topic, refusal.remark))
+    })?;
+    let origin = Origin {
+        peer: m.born_host,
+        shard: shard.id,
+        connection: u64::MAX,
+        serialize_type: SerializeType::RocketMq,
+    };
+    let Some(reply) = route_boxed(shard, origin, request).await else {
+        return Err(Failure::Retry(format!("send to {}: no reply", m.topic)));
+    };
+    let remark = || {
+        format!(
+            "send to {}: code {} {}",
+            m.topic,
+            reply.head.code,
+            reply.head.remark.as_deref().unwrap_or("")
+        )
+    };
+    match reply.head.code {
+        response_code::SUCCESS => Ok(()),
+        response_code::SYSTEM_BUSY
+        | response_code::SERVICE_NOT_AVAILABLE
+        | response_code::FLUSH_DISK_TIMEOUT
+        | response_code::SYSTEM_ERROR => Err(Failure::Retry(remark())),
+        _ => Err(Failure::Drop(remark())),
+    }
+}
+
+/// Delivers the waiting message stored at `position` (this shard's) to its real topic and
+/// queue, without the properties that made it wait.
+pub async fn deliver_waiting(shard: &Rc<Shard>, position: Position) -> Result<(), Failure> {
+    let bytes = shard
+        .store
+        .message_at(position)
+        .map_err(|e| store_failure(&e))?;
+    let (message, _) = StoredMessage::decode(&bytes, 0, false).map_err(|e| {
+        Failure::Drop(format!(
+            "waiting message at position {}: {e}",
+            position.raw()
+        ))
+    })?;
+    let real_topic = properties::find(&message.properties, names::REAL_TOPIC).ok_or_else(|| {
+        Failure::Drop(format!(
+            "waiting message at position {} has no REAL_TOPIC",
+            position.raw()
+        ))
+    })?;
+    let real_queue = properties::find(&message.properties, names::REAL_QUEUE_ID)
+        .and_then(|q| q.parse::<i32>().ok())
+        .unwrap_or(0);
+    let delivered = super::delivered_properties(&message.properties);
+    put(
+        shard,
+        &Outgoing {
+            topic: real_topic,
+            queue_id: real_queue,
+            flag: message.flag,
+            sys_flag: message.sys_flag,
+            born_timestamp: message.born_timestamp,
+            born_host: message.born_host,
+            body: &message.body,
+            properties: &delivered,
+            reconsume_times: message.reconsume_times,
+        },
+    )
+    .await
+}
