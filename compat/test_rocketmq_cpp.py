@@ -11,9 +11,19 @@ import unittest
 import uuid
 
 from rocketmq.client import Message, MessageModel, Producer, PushConsumer, SendStatus
+from rocketmq.client import RecvMessage, _to_bytes, dll, ffi_check
+from rocketmq.ffi import _CConsumeStatus
 
 NAMESRV = os.environ["SHARDMQ_NAMESRV"]
 WAIT_S = 60
+# compat/run.sh starts the broker with messageDelayLevel = 100ms 200ms ... (level n is
+# n x 100 ms up to level 10 = 1 s), so retries and delays take tenths of a second.
+LEVEL_10_S = 1.0
+
+
+def text(value):
+    """A field as str (the binding gives some as bytes, some as str)."""
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def unique(name):
@@ -202,6 +212,73 @@ class CppClientCompatibility(unittest.TestCase):
         self.assertTrue(client_log_contains("longer than the limit of 127"))
         self.assertEqual(p.send_sync(message(unique("After"), 0)).status, SendStatus.OK)
         p.shutdown()
+
+    def test_a_listener_that_fails_twice_sees_each_message_three_times_then_consumes_it(self):
+        # RECONSUME_LATER makes the C++ client send the message back (CONSUMER_SEND_MSG_BACK);
+        # the broker redelivers it through the group's retry topic, which the client
+        # subscribed to itself, with the original topic restored and reconsume times counted.
+        # One message: librocketmq's C API hands its callback a pull batch one message at a
+        # time and answers the whole batch with the first failure's status, so messages
+        # pulled together with a failing one are sent back without being seen (the broker
+        # stores each send-back it gets; broker/tests/lifecycle.rs checks many at once).
+        topic = unique("Retry")
+        p = producer()
+        self.assertEqual(p.send_sync(message(topic, 0)).status, SendStatus.OK)
+        p.shutdown()
+        lock = threading.Lock()
+        seen = {}
+        done = threading.Event()
+
+        def on_message(_consumer, raw):
+            m = RecvMessage(raw)
+            key = text(m.keys)
+            with lock:
+                seen.setdefault(key, []).append((m.reconsume_times, text(m.topic)))
+                tries = len(seen[key])
+                if all(len(v) >= 3 for v in seen.values()):
+                    done.set()
+            if tries <= 2:
+                return _CConsumeStatus.RECONSUME_LATER.value
+            return _CConsumeStatus.CONSUME_SUCCESS.value
+
+        c = PushConsumer(unique("RetryCG"))
+        c.set_namesrv_addr(NAMESRV)
+        ffi_check(dll.Subscribe(c._handle, _to_bytes(topic), b"*"))
+        c._register_callback(on_message)
+        c.start()
+        self.assertTrue(done.wait(WAIT_S), "deliveries per message: %r" % {k: len(v) for k, v in seen.items()})
+        # Nothing comes a fourth time: the third delivery was consumed.
+        time.sleep(2.5)
+        c.shutdown()
+        self.assertEqual(list(seen), ["key-0"])
+        for key, deliveries in seen.items():
+            self.assertEqual(len(deliveries), 3, "%s: %r" % (key, deliveries))
+            self.assertEqual([r for r, _ in deliveries], [0, 1, 2], key)
+            self.assertEqual({t for _, t in deliveries}, {topic}, "the original topic, restored")
+
+    def test_a_message_with_a_delay_level_arrives_no_earlier_than_its_level(self):
+        topic = unique("Delay")
+        p = producer()
+        p.send_sync(message(topic, -1))  # the topic exists before the consumer starts
+        arrivals = {}
+        got = threading.Event()
+
+        def on_message(msg):
+            if text(msg.get_property("seq")) == "7":
+                arrivals["at"] = time.time()
+                got.set()
+
+        c = consumer(unique("DelayCG"), topic, on_message)
+        self.assertTrue(wait_for_queues(topic, 8), "the consumer never took the queues")
+        m = message(topic, 7)
+        m.set_delay_time_level(10)
+        sent_at = time.time()
+        self.assertEqual(p.send_sync(m).status, SendStatus.OK)
+        p.shutdown()
+        self.assertTrue(got.wait(WAIT_S), "the delayed message never arrived")
+        c.shutdown()
+        waited = arrivals["at"] - sent_at
+        self.assertGreaterEqual(waited, LEVEL_10_S - 0.05, "early: %.3f s" % waited)
 
 
 if __name__ == "__main__":

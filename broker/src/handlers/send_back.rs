@@ -89,6 +89,7 @@ pub async fn handle(
         .max_reconsume_times
         .unwrap_or(DEFAULT_MAX_RECONSUME_TIMES);
     let reconsume_times = message.reconsume_times;
+    tracing::debug!(topic = %message.topic, keys = shardmq_protocol::message::properties::find(&message.properties, "KEYS").unwrap_or(""), reconsume_times, level = header.delay_level, max, "send back");
     let dead = reconsume_times >= max || header.delay_level < 0;
     if dead {
         let dlq = format!("{DLQ_GROUP_TOPIC_PREFIX}{group}");
