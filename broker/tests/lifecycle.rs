@@ -468,3 +468,44 @@ fn timed_and_delayed_messages_survive_kill_9_in_both_flush_modes() {
         child.wait().unwrap();
     }
 }
+
+#[test]
+fn a_timed_message_whose_queue_moved_is_delivered_through_the_new_owner() {
+    // The timer waits on the shard that owned the queue when it was sent; when it falls due
+    // the queue belongs to the other shard, so the delivery travels the spine's forward path.
+    let dir = tempfile::tempdir().unwrap();
+    let mut ports = Ports::new(2);
+    let broker = start_broker(&dir.path().join("data"), 2, &mut ports, &[]);
+    let mut conn = Conn::port(ports.listen);
+    let reply = send(
+        &mut conn,
+        "MovedT",
+        0,
+        &props(&[("TIMER_DELAY_MS", "1200"), ("UNIQ_KEY", "U-MOVED")]),
+    );
+    assert_eq!(
+        reply.head.code,
+        response_code::SUCCESS,
+        "{:?}",
+        reply.head.remark
+    );
+    let owner = shardmq_broker::routing::shard_of("MovedT", 0, 2);
+    let mv = MoveQueueRequestHeader {
+        topic: "MovedT".into(),
+        queue_id: 0,
+        to_shard: (1 - owner) as i32,
+    };
+    let reply = conn.call(request_code::SHARDMQ_MOVE_QUEUE, &mv, Bytes::new());
+    assert_eq!(
+        reply.head.code,
+        response_code::SUCCESS,
+        "{:?}",
+        reply.head.remark
+    );
+    let m = wait_for(&mut conn, "MovedT", 0, 0, Duration::from_secs(5)).expect("delivered");
+    assert_eq!(prop(&m, "UNIQ_KEY"), Some("U-MOVED"));
+    // Stored by the new owner: its log, not the one the timer waited in.
+    let stored_on = shardmq_broker::store::Position::from_raw(m.physical_offset as u64).shard();
+    assert_eq!(stored_on as usize, 1 - owner, "stored on the new owner");
+    broker.stop();
+}
