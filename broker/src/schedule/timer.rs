@@ -328,6 +328,59 @@ impl Wheel {
         Ok(())
     }
 
+    /// Brings the wheel to `now`: splits the hour buckets that came within the hour and the
+    /// minute buckets that came within the minute, and loads the second buckets that began
+    /// (an empty one too: it takes what falls due in it) into the heap.
+    async fn advance(&mut self, now: i64) -> std::io::Result<()> {
+        while self.checkpoint.minutes_until_ms <= now + HOUR_MS {
+            let source = (Ring::Hour, self.checkpoint.minutes_until_ms);
+            self.checkpoint.minutes_until_ms += HOUR_MS;
+            if let Err(e) = self.split(source).await {
+                self.checkpoint.minutes_until_ms -= HOUR_MS;
+                return Err(e);
+            }
+        }
+        while self.checkpoint.seconds_until_ms <= now + MINUTE_MS {
+            let source = (Ring::Minute, self.checkpoint.seconds_until_ms);
+            self.checkpoint.seconds_until_ms += MINUTE_MS;
+            if let Err(e) = self.split(source).await {
+                self.checkpoint.seconds_until_ms -= MINUTE_MS;
+                return Err(e);
+            }
+        }
+        while self.next_load_ms <= now {
+            let start = self.next_load_ms;
+            let bucket = (Ring::Second, start);
+            let mut loaded = Loaded::default();
+            if self.files.contains(&bucket) || self.unwritten.contains_key(&bucket) {
+                let records = self.read_bucket(bucket).await?;
+                loaded.outstanding = records.len();
+                for record in records {
+                    self.due.push(Reverse((record, start)));
+                }
+            }
+            self.loaded.insert(start, loaded);
+            self.next_load_ms = start + SECOND_MS;
+        }
+        Ok(())
+    }
+
+    /// The next loaded record due at `now`, and its bucket.
+    fn pop_due(&mut self, now: i64) -> Option<(Record, i64)> {
+        match self.due.peek() {
+            Some(Reverse((record, _))) if record.due_ms <= now => {}
+            _ => return None,
+        }
+        self.due.pop().map(|Reverse(pair)| pair)
+    }
+
+    /// Marks a delivered record of `bucket` done.
+    fn delivered(&mut self, bucket: i64) {
+        if let Some(l) = self.loaded.get_mut(&bucket) {
+            l.outstanding = l.outstanding.saturating_sub(1);
+        }
+    }
+
     /// Deletes second buckets that are over and fully delivered.
     async fn remove_finished(&mut self, now: i64) {
         let finished: Vec<i64> = self
@@ -385,9 +438,7 @@ pub async fn run(shard: Rc<Shard>) {
         while let Ok((bucket, record, done)) = done_rx.try_recv() {
             in_flight -= 1;
             if done {
-                if let Some(l) = wheel.loaded.get_mut(&bucket) {
-                    l.outstanding = l.outstanding.saturating_sub(1);
-                }
+                wheel.delivered(bucket);
             } else if !stopping {
                 wheel.due.push(Reverse((record, bucket)));
             }
@@ -411,60 +462,12 @@ pub async fn run(shard: Rc<Shard>) {
             wheel.filed += 1;
             filed_now += 1;
         }
-        // Cascade: hours that came within the hour ring, minutes within the minute ring.
-        let mut failed = false;
-        while !failed && wheel.checkpoint.minutes_until_ms <= now + HOUR_MS {
-            let source = (Ring::Hour, wheel.checkpoint.minutes_until_ms);
-            wheel.checkpoint.minutes_until_ms += HOUR_MS;
-            if let Err(e) = wheel.split(source).await {
-                warn!(shard = shard.id, "splitting timer bucket {source:?}: {e}");
-                wheel.checkpoint.minutes_until_ms -= HOUR_MS;
-                failed = true;
-            }
-        }
-        while !failed && wheel.checkpoint.seconds_until_ms <= now + MINUTE_MS {
-            let source = (Ring::Minute, wheel.checkpoint.seconds_until_ms);
-            wheel.checkpoint.seconds_until_ms += MINUTE_MS;
-            if let Err(e) = wheel.split(source).await {
-                warn!(shard = shard.id, "splitting timer bucket {source:?}: {e}");
-                wheel.checkpoint.seconds_until_ms -= MINUTE_MS;
-                failed = true;
-            }
-        }
-        // Load the seconds that began (an empty one too: it takes what falls due in it).
-        while wheel.next_load_ms <= now {
-            let start = wheel.next_load_ms;
-            let bucket = (Ring::Second, start);
-            let exists = wheel.files.contains(&bucket) || wheel.unwritten.contains_key(&bucket);
-            if exists {
-                match wheel.read_bucket(bucket).await {
-                    Ok(records) => {
-                        let count = records.len();
-                        for record in records {
-                            wheel.due.push(Reverse((record, start)));
-                        }
-                        wheel.loaded.insert(start, Loaded { outstanding: count });
-                    }
-                    Err(e) => {
-                        warn!(
-                            shard = shard.id,
-                            "reading timer bucket {start}: {e}; retrying"
-                        );
-                        break;
-                    }
-                }
-            } else {
-                wheel.loaded.insert(start, Loaded::default());
-            }
-            wheel.next_load_ms = start + SECOND_MS;
+        if let Err(e) = wheel.advance(now).await {
+            warn!(shard = shard.id, "advancing the timer wheel: {e}; retrying");
         }
         // Deliver what is due.
         while !stopping && in_flight < MAX_IN_FLIGHT {
-            match wheel.due.peek() {
-                Some(Reverse((record, _))) if record.due_ms <= now => {}
-                _ => break,
-            }
-            let Some(Reverse((record, bucket))) = wheel.due.pop() else {
+            let Some((record, bucket)) = wheel.pop_due(now) else {
                 break;
             };
             in_flight += 1;
@@ -522,6 +525,75 @@ mod tests {
         let got: Vec<Record> = Record::decode_all(&bytes).collect();
         assert_eq!(got.len(), 2);
         assert_eq!(got[0], a);
+    }
+
+    /// Runs `f` on a glommio executor (the wheel's file I/O uses its blocking pool).
+    fn on_executor<F, T>(f: impl FnOnce() -> F + Send + 'static) -> T
+    where
+        F: std::future::Future<Output = T> + 'static,
+        T: Send + 'static,
+    {
+        glommio::LocalExecutorBuilder::default()
+            .io_memory(64 << 10)
+            .spawn(move || async move { f().await })
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    #[test]
+    fn every_record_comes_out_once_never_early_through_the_rings_flushes_and_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_owned();
+        let (late_ms, count) = on_executor(move || async move {
+            let t0 = 5 * HOUR_MS + 17 * MINUTE_MS + 3 * SECOND_MS + 400;
+            let mut w = Wheel::open(path.clone(), t0).unwrap();
+            // Due times spread over three hours: second, minute and hour rings all used.
+            let dues: Vec<i64> = (0..600)
+                .map(|i| t0 + (i * i * 37_003) % (3 * HOUR_MS))
+                .collect();
+            for (i, due) in dues.iter().enumerate() {
+                w.insert(Record {
+                    due_ms: *due,
+                    position: i as u64,
+                });
+            }
+            w.flush().await.unwrap();
+            let mut got = vec![None; dues.len()];
+            let mut now = t0;
+            let mut reopened = false;
+            while now < t0 + 3 * HOUR_MS + 2 * MINUTE_MS {
+                w.advance(now).await.unwrap();
+                while let Some((r, bucket)) = w.pop_due(now) {
+                    assert!(r.due_ms <= now, "early: due {} at {now}", r.due_ms);
+                    assert!(got[r.position as usize].is_none(), "twice: {r:?}");
+                    got[r.position as usize] = Some(now - r.due_ms);
+                    w.delivered(bucket);
+                }
+                w.remove_finished(now).await;
+                if !reopened && now > t0 + 90 * MINUTE_MS {
+                    // A clean stop and start: the checkpoint and bucket files carry on.
+                    w.flush().await.unwrap();
+                    assert!(w.loaded.values().all(|l| l.outstanding == 0));
+                    w = Wheel::open(path.clone(), now).unwrap();
+                    reopened = true;
+                }
+                now += 250;
+            }
+            let late = got
+                .iter()
+                .map(|l| l.expect("every record delivered"))
+                .max()
+                .unwrap();
+            let left = std::fs::read_dir(&path).unwrap().count();
+            (late, left)
+        });
+        assert!(
+            late_ms <= 250,
+            "a record came {late_ms} ms late with 250 ms steps"
+        );
+        // Only the checkpoint (and at most the current second's bucket) remain.
+        assert!(count <= 2, "{count} files left");
     }
 
     #[test]
