@@ -139,6 +139,9 @@ struct Wheel {
     loaded: BTreeMap<i64, Loaded>,
     /// Loaded records by due time (and the second bucket each belongs to).
     due: BinaryHeap<Reverse<(Record, i64)>>,
+    /// Whether anything was filed, split or removed since the checkpoint was saved (an idle
+    /// wheel writes nothing).
+    changed: bool,
 }
 
 /// `shard-<k>/timer`.
@@ -186,11 +189,13 @@ impl Wheel {
             unwritten: BTreeMap::new(),
             loaded: BTreeMap::new(),
             due: BinaryHeap::new(),
+            changed: false,
         })
     }
 
     /// Files one record in the bucket its due time belongs to.
     fn insert(&mut self, record: Record) {
+        self.changed = true;
         let bucket = if record.due_ms < self.next_load_ms {
             match self.loaded.last_key_value() {
                 // Due in a second already loaded (or before): into the newest loaded one,
@@ -240,6 +245,7 @@ impl Wheel {
     /// synced) into their new buckets before its file is deleted.
     async fn split(&mut self, source: Bucket) -> std::io::Result<()> {
         let records = self.read_bucket(source).await?;
+        self.changed = true;
         self.unwritten.remove(&source);
         let mut out: BTreeMap<Bucket, Vec<u8>> = BTreeMap::new();
         // The boundaries moved before the split: each record lands one ring down.
@@ -294,6 +300,9 @@ impl Wheel {
 
     /// Writes and syncs every record filed since the last flush, then saves the checkpoint.
     async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.changed {
+            return Ok(());
+        }
         let filed = self.filed;
         let records = std::mem::take(&mut self.unwritten);
         // Records of loaded buckets stay needed until delivered: written like the rest.
@@ -325,6 +334,7 @@ impl Wheel {
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
             self.checkpoint = checkpoint;
         }
+        self.changed = !self.unwritten.is_empty();
         Ok(())
     }
 
@@ -392,8 +402,11 @@ impl Wheel {
         for start in finished {
             self.loaded.remove(&start);
             let bucket = (Ring::Second, start);
-            self.unwritten.remove(&bucket);
+            if self.unwritten.remove(&bucket).is_some() {
+                self.changed = true;
+            }
             if self.files.remove(&bucket) {
+                self.changed = true;
                 let path = bucket_path(&self.dir, bucket);
                 let removed = glommio::executor()
                     .spawn_blocking(move || std::fs::remove_file(path))
