@@ -311,9 +311,16 @@ fn a_message_sent_back_is_retried_at_its_level_and_dead_lettered_past_the_limit(
         "the first topic stays"
     );
     assert_eq!(prop(&second, "ORIGIN_MESSAGE_ID"), Some(origin_id.as_str()));
-    // A third failure reaches maxReconsumeTimes = 2: the dead-letter queue, at once.
+    // A third failure reaches maxReconsumeTimes = 2: the dead-letter queue, at once. The DLQ
+    // is write-only (perm 2), as RocketMQ makes it; an operator opens it to read it.
     let reply = send_back(&mut conn, &second, "GR", 0, 2);
     assert_eq!(reply.head.code, response_code::SUCCESS);
+    assert_eq!(topic_perm(&mut conn, "%DLQ%GR"), Some(PERM_WRITE));
+    assert!(
+        pull_from(&mut conn, "%DLQ%GR", 0, 0).is_empty(),
+        "not readable"
+    );
+    open_for_reading(&mut conn, "%DLQ%GR");
     let dead = wait_for(&mut conn, "%DLQ%GR", 0, 0, Duration::from_secs(2)).expect("dead letter");
     assert_eq!(dead.reconsume_times, 3);
     assert_eq!(prop(&dead, "UNIQ_KEY"), Some("U-RETRY"));
@@ -321,7 +328,7 @@ fn a_message_sent_back_is_retried_at_its_level_and_dead_lettered_past_the_limit(
     // Nothing more reached the retry topic.
     std::thread::sleep(Duration::from_millis(1500));
     assert!(pull_from(&mut conn, "%RETRY%GR", 0, 2).is_empty());
-    // A negative level sends a message straight to the dead-letter queue.
+    // A negative level sends a message straight to the dead-letter queue (now readable).
     let reply = send(&mut conn, "RetryT", 0, &props(&[("UNIQ_KEY", "U-DLQ-NOW")]));
     assert_eq!(reply.head.code, response_code::SUCCESS);
     let fresh = pull_from(&mut conn, "RetryT", 0, 1).remove(0);
@@ -342,6 +349,88 @@ fn a_message_sent_back_is_retried_at_its_level_and_dead_lettered_past_the_limit(
         .as_deref()
         .unwrap_or("")
         .contains("offset 7"));
+    broker.stop();
+}
+
+fn topic_perm(conn: &mut Conn, topic: &str) -> Option<i32> {
+    let reply = conn.call(
+        request_code::GET_ALL_TOPIC_CONFIG,
+        &EmptyHeader,
+        Bytes::new(),
+    );
+    let table: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    table["topicConfigTable"][topic]["perm"]
+        .as_i64()
+        .map(|p| p as i32)
+}
+
+/// What an operator does to reprocess dead letters: `updateTopic` with perm 6.
+fn open_for_reading(conn: &mut Conn, topic: &str) {
+    let header = CreateTopicRequestHeader {
+        topic: topic.into(),
+        default_topic: "TBW102".into(),
+        read_queue_nums: 1,
+        write_queue_nums: 1,
+        perm: PERM_READ | PERM_WRITE,
+        topic_filter_type: "SINGLE_TAG".into(),
+        topic_sys_flag: Some(0),
+        order: false,
+        attributes: None,
+        force: None,
+    };
+    let reply = conn.call(request_code::UPDATE_AND_CREATE_TOPIC, &header, Bytes::new());
+    assert_eq!(
+        reply.head.code,
+        response_code::SUCCESS,
+        "{:?}",
+        reply.head.remark
+    );
+}
+
+#[test]
+fn a_clients_own_retry_copy_past_its_limit_is_stored_as_a_dead_letter() {
+    // A client whose send-back failed sends the retry copy itself; RocketMQ's broker turns
+    // one that used up its retries into a dead letter (and ignores its delay).
+    let dir = tempfile::tempdir().unwrap();
+    let mut ports = Ports::new(1);
+    let broker = start_broker(&dir.path().join("data"), 1, &mut ports, &[]);
+    let mut conn = Conn::port(ports.listen);
+    heartbeat(&mut conn, "GC");
+    let mut header = send_header(
+        "%RETRY%GC",
+        0,
+        &props(&[("UNIQ_KEY", "U-OWN"), ("DELAY", "5")]),
+    );
+    header.reconsume_times = Some(3);
+    header.max_reconsume_times = Some(3);
+    let reply = conn.call(
+        request_code::SEND_MESSAGE_V2,
+        &SendMessageRequestHeaderV2::from(header.clone()),
+        Bytes::from_static(b"own retry"),
+    );
+    assert_eq!(
+        reply.head.code,
+        response_code::SUCCESS,
+        "{:?}",
+        reply.head.remark
+    );
+    assert_eq!(topic_perm(&mut conn, "%DLQ%GC"), Some(PERM_WRITE));
+    open_for_reading(&mut conn, "%DLQ%GC");
+    let dead = wait_for(&mut conn, "%DLQ%GC", 0, 0, Duration::from_secs(2)).expect("dead letter");
+    assert_eq!(prop(&dead, "UNIQ_KEY"), Some("U-OWN"));
+    assert_eq!(prop(&dead, "DELAY"), None);
+    // One retry left: it stays a retry, delayed by its level.
+    header.reconsume_times = Some(2);
+    header.properties = Some(props(&[("UNIQ_KEY", "U-OWN-2"), ("DELAY", "1")]).into());
+    let reply = conn.call(
+        request_code::SEND_MESSAGE_V2,
+        &SendMessageRequestHeaderV2::from(header),
+        Bytes::from_static(b"own retry"),
+    );
+    assert_eq!(reply.head.code, response_code::SUCCESS);
+    let retried = wait_for(&mut conn, "%RETRY%GC", 0, 0, Duration::from_secs(4)).expect("retry");
+    assert_eq!(prop(&retried, "UNIQ_KEY"), Some("U-OWN-2"));
+    assert!(pull_from(&mut conn, "%DLQ%GC", 0, 1).is_empty());
     broker.stop();
 }
 

@@ -59,6 +59,19 @@ pub struct QueueProgress {
     pub lag: i64,
 }
 
+/// What a consumer group has given back: messages waiting in its retry topic and messages
+/// given up on in its dead-letter topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RetryBacklog {
+    /// The group's lag on `%RETRY%<group>`: retry copies delivered there and not yet
+    /// consumed. Copies still waiting out their delay are in the broker's schedule, not yet
+    /// here. 0 when the topic does not exist.
+    pub retry_depth: i64,
+    /// Messages in `%DLQ%<group>`: max minus min offset summed over its queues. 0 when the
+    /// topic does not exist.
+    pub dlq_depth: i64,
+}
+
 /// An administration client; blocking, safe to share between threads.
 pub struct Admin {
     namesrv: Vec<SocketAddr>,
@@ -322,6 +335,31 @@ impl Admin {
             });
         }
         Ok(progress)
+    }
+
+    /// How many of `group`'s messages wait in its retry topic and how many are in its
+    /// dead-letter topic (see [`RetryBacklog`]); a topic that does not exist counts 0.
+    pub fn retry_backlog(&self, group: &str) -> Result<RetryBacklog> {
+        let absent_is_zero = |result: Result<i64>| match result {
+            Err(ClientError::NoRoute { .. }) => Ok(0),
+            other => other,
+        };
+        let retry_depth = absent_is_zero(
+            self.consumer_progress(group, &crate::push::retry_topic(group))
+                .map(|queues| queues.iter().map(|q| q.lag).sum()),
+        )?;
+        let dlq_depth = absent_is_zero(self.topic_stats(&crate::push::dlq_topic(group)).map(
+            |queues| {
+                queues
+                    .iter()
+                    .map(|q| q.max_offset.saturating_sub(q.min_offset).max(0))
+                    .sum()
+            },
+        ))?;
+        Ok(RetryBacklog {
+            retry_depth,
+            dlq_depth,
+        })
     }
 
     /// Cluster info and the name server that gave it.

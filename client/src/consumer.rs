@@ -1,22 +1,24 @@
-//! The pull consumer (RocketMQ's lite pull): assign a topic's queues, `poll` for messages,
-//! `commit` the offsets to the broker. Start position for a group with no committed offset:
-//! the queue's first message or its end.
+//! The pull consumer (RocketMQ's lite pull): assign a topic's queues or subscribe with a tag
+//! expression, `poll` (or long-poll with `poll_timeout`: the brokers hold each queue's pull
+//! until a message comes) for messages, `commit` the offsets to the broker. Start position
+//! for a group with no committed offset: the queue's first message, its end, or a time.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use shardmq_protocol::body::{
     ConsumeType, ConsumerData, ConsumerIdList, HeartbeatData, JsonBody, SubscriptionData,
 };
 use shardmq_protocol::codes::{request_code, response_code};
+use shardmq_protocol::command::Command;
 use shardmq_protocol::ext::WriteFields;
 use shardmq_protocol::header::{
     EmptyHeader, GetConsumerListByGroupRequestHeader, GetMaxOffsetRequestHeader,
     GetMinOffsetRequestHeader, OffsetResponseHeader, PullMessageRequestHeader,
     PullMessageResponseHeader, QueryConsumerOffsetRequestHeader, SearchOffsetRequestHeader,
-    UpdateConsumerOffsetRequestHeader,
+    UpdateConsumerOffsetRequestHeader, PULL_FLAG_SUBSCRIPTION, PULL_FLAG_SUSPEND,
 };
 use shardmq_protocol::message::StoredMessage;
 
@@ -24,7 +26,7 @@ use crate::error::{ClientError, Result};
 use crate::message::ReceivedMessage;
 use crate::pool::Pool;
 use crate::rebalance::{allocate, Allocation};
-use crate::remoting::expect;
+use crate::remoting::{expect, Inbox};
 use crate::route::{read_queues, QueueAddr, Routes};
 
 /// Where a group with no committed offset starts.
@@ -158,10 +160,36 @@ impl PullConsumerConfig {
 #[derive(Clone)]
 struct Assigned {
     topic: String,
+    /// The tag expression the broker filters by (`*` for assigned topics).
+    expression: String,
+    filter: TagFilter,
     queue: QueueAddr,
     offset: i64,
     committed: i64,
+    /// The pull on its way for this queue: at most one.
+    pull: Option<Outstanding>,
+    /// No pull before this: the broker answered a held pull early with nothing (it does not
+    /// hold pulls), so the queue is not asked again at once.
+    rest_until: Option<Instant>,
 }
+
+/// A pull sent and not yet answered.
+#[derive(Debug, Clone, Copy)]
+struct Outstanding {
+    /// Its tag in the consumer's inbox.
+    tag: u64,
+    /// Whether the broker may hold it (long polling) rather than answer at once.
+    held: bool,
+    /// When the broker's hold ends.
+    hold_ends: Instant,
+    /// When to stop waiting for it: the hold plus the configured timeout. A reply after
+    /// that finds no queue waiting for its tag and is dropped.
+    give_up_at: Instant,
+}
+
+/// The longest a broker is asked to hold a pull (RocketMQ's lite pull consumer's
+/// `brokerSuspendMaxTimeMillis`, 20 s); a longer `poll_timeout` sends another when it ends.
+pub const LONG_POLL_MAX: Duration = Duration::from_secs(20);
 
 /// A pull consumer; safe to share between threads.
 #[derive(Clone)]
@@ -170,12 +198,33 @@ pub struct PullConsumer {
     routes: Arc<Routes>,
     pool: Arc<Pool>,
     assigned: Arc<Mutex<Vec<Assigned>>>,
-    /// Topics joined with `subscribe`, and when the group was last rebalanced.
-    subscribed: Arc<Mutex<(Vec<String>, Option<std::time::Instant>)>>,
+    /// Topics joined with `subscribe` and their tag expressions, and when the group was
+    /// last rebalanced.
+    subscribed: Arc<Mutex<Subscribed>>,
+    /// Where the replies of pulls arrive, tagged. Bounded by the queues: at most one pull
+    /// per assigned queue is on its way, plus those of queues given up or waited for too
+    /// long, each of which ends within the broker's hold ([`LONG_POLL_MAX`]).
+    inbox: Inbox,
+    replies: flume::Receiver<(u64, Result<Command>)>,
+    next_tag: Arc<AtomicU64>,
 }
+
+/// `subscribe`'s (topic, tag expression) pairs, and when the group was last rebalanced.
+type Subscribed = (Vec<(String, String)>, Option<Instant>);
 
 /// How often a subscribed pull consumer re-checks its group (heartbeat and allocation).
 const SUBSCRIBE_REBALANCE_EVERY: Duration = Duration::from_secs(10);
+
+/// How long a queue rests after its broker answered a held pull early with nothing.
+const EARLY_EMPTY_REST: Duration = Duration::from_millis(20);
+
+/// The reply codes of a pull that are no failure.
+const PULL_OK: [i32; 4] = [
+    response_code::SUCCESS,
+    response_code::PULL_NOT_FOUND,
+    response_code::PULL_RETRY_IMMEDIATELY,
+    response_code::PULL_OFFSET_MOVED,
+];
 
 impl PullConsumer {
     pub fn new(config: PullConsumerConfig) -> Result<PullConsumer> {
@@ -184,12 +233,16 @@ impl PullConsumer {
                 "a consumer needs at least one name server address".into(),
             ));
         }
+        let (inbox, replies) = flume::unbounded();
         Ok(PullConsumer {
             routes: Arc::new(Routes::new(config.namesrv.clone(), config.timeout)),
             pool: Arc::new(Pool::new(config.timeout, None)),
             config: Arc::new(config),
             assigned: Arc::default(),
             subscribed: Arc::default(),
+            inbox,
+            replies,
+            next_tag: Arc::default(),
         })
     }
 
@@ -203,13 +256,13 @@ impl PullConsumer {
         offset_request(&self.pool, self.config.timeout, addr, what, code, header)
     }
 
-    /// Takes every readable queue of `topic`, each from the group's committed offset (or
-    /// the configured start).
+    /// Takes every readable queue of `topic` (all its messages), each from the group's
+    /// committed offset (or the configured start).
     pub fn assign(&self, topic: &str) -> Result<()> {
         let route = self.routes.route(&self.pool, topic)?;
         let added = read_queues(&route)
             .into_iter()
-            .map(|q| self.open_queue(topic, q))
+            .map(|q| self.open_queue(topic, "*", q))
             .collect::<Result<Vec<_>>>()?;
         self.assigned
             .lock()
@@ -218,13 +271,17 @@ impl PullConsumer {
         Ok(())
     }
 
-    /// Joins the group on `topic`: its queues are split among the group's members (the
-    /// averagely strategy), re-checked every 10 s as members come and go.
-    pub fn subscribe(&self, topic: &str) -> Result<()> {
+    /// Joins the group on `topic`, taking the messages whose tag `expression` matches (`*`,
+    /// `TagA`, `TagA || TagB`, as for the push consumer): the topic's queues are split among
+    /// the group's members (the averagely strategy), re-checked every 10 s as members come
+    /// and go. Subscribing again to a topic replaces its expression for queues taken from
+    /// then on.
+    pub fn subscribe(&self, topic: &str, expression: &str) -> Result<()> {
         {
             let mut s = self.subscribed.lock().unwrap_or_else(|p| p.into_inner());
-            if !s.0.iter().any(|t| t == topic) {
-                s.0.push(topic.to_owned());
+            match s.0.iter_mut().find(|(t, _)| t == topic) {
+                Some(existing) => existing.1 = expression.to_owned(),
+                None => s.0.push((topic.to_owned(), expression.to_owned())),
             }
         }
         // Subscribing again re-checks the group at once.
@@ -234,11 +291,19 @@ impl PullConsumer {
     fn rebalance(&self) -> Result<()> {
         let topics = {
             let mut s = self.subscribed.lock().unwrap_or_else(|p| p.into_inner());
-            s.1 = Some(std::time::Instant::now());
+            s.1 = Some(Instant::now());
             s.0.clone()
         };
-        for topic in topics {
-            let route = self.routes.refresh(&self.pool, &topic)?;
+        let subscription_data_set: Vec<SubscriptionData> = topics
+            .iter()
+            .map(|(topic, expression)| SubscriptionData {
+                topic: topic.clone(),
+                sub_string: expression.clone(),
+                ..Default::default()
+            })
+            .collect();
+        for (topic, expression) in &topics {
+            let route = self.routes.refresh(&self.pool, topic)?;
             let brokers: Vec<SocketAddr> = route
                 .broker_datas
                 .iter()
@@ -249,10 +314,7 @@ impl PullConsumer {
                 consumer_data_set: vec![ConsumerData {
                     group_name: self.config.group.clone(),
                     consume_type: ConsumeType::CONSUME_ACTIVELY,
-                    subscription_data_set: vec![SubscriptionData {
-                        topic: topic.clone(),
-                        ..Default::default()
-                    }],
+                    subscription_data_set: subscription_data_set.clone(),
                     ..Default::default()
                 }],
                 ..Default::default()
@@ -304,7 +366,7 @@ impl PullConsumer {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .iter()
-                .filter(|a| a.topic == topic && !mine.contains(&a.queue))
+                .filter(|a| a.topic == *topic && !mine.contains(&a.queue))
                 .cloned()
                 .collect();
             self.commit_queues(&mut gone)?;
@@ -315,64 +377,72 @@ impl PullConsumer {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .iter()
-                    .any(|a| a.topic == topic && a.queue == **q)
+                    .any(|a| a.topic == *topic && a.queue == **q)
             }) {
-                opened.push(self.open_queue(&topic, q.clone())?);
+                opened.push(self.open_queue(topic, expression, q.clone())?);
             }
             let mut assigned = self.assigned.lock().unwrap_or_else(|p| p.into_inner());
-            assigned.retain(|a| a.topic != topic || mine.contains(&a.queue));
+            assigned.retain(|a| a.topic != *topic || mine.contains(&a.queue));
             assigned.extend(opened);
         }
         Ok(())
     }
 
-    /// Polls until some messages arrive or `timeout` passes.
+    /// Long-polls: returns as soon as messages arrive, or with none once `timeout` passed.
+    /// Each queue's pull waits on its broker (PULL_MESSAGE with the suspend flag, held up to
+    /// the time left, at most [`LONG_POLL_MAX`]) and the first replies with messages end the
+    /// call; pulls still held then stay on their way and their messages come with a later
+    /// poll (nothing is skipped: a queue's position moves only with the messages returned).
     pub fn poll_timeout(&self, timeout: Duration) -> Result<Vec<ReceivedMessage>> {
-        let end = std::time::Instant::now() + timeout;
-        loop {
-            let messages = self.poll()?;
-            if !messages.is_empty() || std::time::Instant::now() >= end {
-                return Ok(messages);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        self.poll_for(timeout)
     }
 
-    fn open_queue(&self, topic: &str, queue: QueueAddr) -> Result<Assigned> {
-        {
-            let query = QueryConsumerOffsetRequestHeader {
-                consumer_group: self.config.group.as_str().into(),
-                topic: topic.into(),
-                queue_id: queue.queue_id,
-                set_zero_if_not_found: Some(false),
-            };
-            let committed = self.offset_call(
-                queue.addr,
-                "QUERY_CONSUMER_OFFSET",
-                request_code::QUERY_CONSUMER_OFFSET,
-                &query,
-            )?;
-            let offset = match committed {
-                Some(o) => o,
-                None => start_offset(
-                    &self.pool,
-                    self.config.timeout,
-                    &queue,
-                    topic,
-                    self.config.start_from,
-                )?,
-            };
-            Ok(Assigned {
-                topic: topic.to_owned(),
-                queue,
-                offset,
-                committed: offset,
-            })
-        }
+    fn open_queue(&self, topic: &str, expression: &str, queue: QueueAddr) -> Result<Assigned> {
+        let query = QueryConsumerOffsetRequestHeader {
+            consumer_group: self.config.group.as_str().into(),
+            topic: topic.into(),
+            queue_id: queue.queue_id,
+            set_zero_if_not_found: Some(false),
+        };
+        let committed = self.offset_call(
+            queue.addr,
+            "QUERY_CONSUMER_OFFSET",
+            request_code::QUERY_CONSUMER_OFFSET,
+            &query,
+        )?;
+        let offset = match committed {
+            Some(o) => o,
+            None => start_offset(
+                &self.pool,
+                self.config.timeout,
+                &queue,
+                topic,
+                self.config.start_from,
+            )?,
+        };
+        Ok(Assigned {
+            topic: topic.to_owned(),
+            expression: expression.to_owned(),
+            filter: TagFilter::parse(expression),
+            queue,
+            offset,
+            committed: offset,
+            pull: None,
+            rest_until: None,
+        })
     }
 
-    /// Pulls once from every assigned queue (without waiting) and returns what arrived.
+    /// Pulls once from every assigned queue without waiting on the brokers, and returns
+    /// what arrived (with what pulls held by an earlier `poll_timeout` brought meanwhile).
     pub fn poll(&self) -> Result<Vec<ReceivedMessage>> {
+        self.poll_for(Duration::ZERO)
+    }
+
+    /// Every queue gets a pull (held by the broker for the time left, or answered at once
+    /// when none is); returns when messages came and no unheld pull is still out, or when
+    /// the time is up. A failure is returned only when no message came with it (the failed
+    /// queue is pulled again on the next call); otherwise it is logged.
+    fn poll_for(&self, timeout: Duration) -> Result<Vec<ReceivedMessage>> {
         let due = {
             let s = self.subscribed.lock().unwrap_or_else(|p| p.into_inner());
             !s.0.is_empty() && s.1.is_none_or(|t| t.elapsed() >= SUBSCRIBE_REBALANCE_EVERY)
@@ -380,56 +450,168 @@ impl PullConsumer {
         if due {
             self.rebalance()?;
         }
-        let messages = self.pull_assigned()?;
-        if self.config.auto_commit {
-            self.commit()?;
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        let mut failure: Option<ClientError> = None;
+        let mut first_turn = true;
+        loop {
+            let now = Instant::now();
+            self.give_up_overdue(now, &mut failure);
+            let hold = deadline.saturating_duration_since(now).min(LONG_POLL_MAX);
+            if first_turn || !hold.is_zero() {
+                self.start_pulls(hold, now, &mut failure);
+            }
+            first_turn = false;
+            let (unheld_until, rest_until) = self.next_wakes();
+            if unheld_until.is_none() && (!out.is_empty() || hold.is_zero() || failure.is_some()) {
+                break;
+            }
+            let wake = [unheld_until, rest_until]
+                .into_iter()
+                .flatten()
+                .fold(deadline, Instant::min);
+            match self.replies.recv_deadline(wake) {
+                Ok(reply) => {
+                    self.take(reply, &mut out, &mut failure);
+                    while let Ok(reply) = self.replies.try_recv() {
+                        self.take(reply, &mut out, &mut failure);
+                    }
+                }
+                Err(flume::RecvTimeoutError::Timeout) => {}
+                // The consumer holds a sender itself.
+                Err(flume::RecvTimeoutError::Disconnected) => break,
+            }
         }
-        Ok(messages)
+        match failure {
+            Some(e) if out.is_empty() => return Err(e),
+            Some(e) => tracing::warn!("pull: {e}; the queue is pulled again on the next poll"),
+            None => {}
+        }
+        if self.config.auto_commit {
+            if let Err(e) = self.commit() {
+                // The messages are returned all the same; the commit is tried again.
+                if out.is_empty() {
+                    return Err(e);
+                }
+                tracing::warn!("auto-commit: {e}");
+            }
+        }
+        Ok(out)
     }
 
-    fn pull_assigned(&self) -> Result<Vec<ReceivedMessage>> {
+    /// Sends a pull to every assigned queue that has none on its way, held up to `hold`.
+    fn start_pulls(&self, hold: Duration, now: Instant, failure: &mut Option<ClientError>) {
+        let hold_ms = hold.as_millis() as i64;
+        let held = hold_ms > 0;
         let mut assigned = self.assigned.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = Vec::new();
-        for a in assigned.iter_mut() {
+        for a in assigned
+            .iter_mut()
+            .filter(|a| a.pull.is_none() && a.rest_until.is_none_or(|t| t <= now))
+        {
             let header = PullMessageRequestHeader {
                 consumer_group: self.config.group.as_str().into(),
                 topic: a.topic.as_str().into(),
                 queue_id: a.queue.queue_id,
                 queue_offset: a.offset,
                 max_msg_nums: self.config.batch,
-                sys_flag: 0,
+                sys_flag: if held { PULL_FLAG_SUSPEND } else { 0 } | PULL_FLAG_SUBSCRIPTION,
                 commit_offset: 0,
-                suspend_timeout_millis: 0,
-                subscription: Some("*".into()),
+                suspend_timeout_millis: hold_ms,
+                subscription: Some(a.expression.as_str().into()),
                 sub_version: 0,
                 expression_type: Some("TAG".into()),
                 max_msg_bytes: None,
                 request_source: None,
             };
-            let addr = a.queue.addr;
-            let reply = self
-                .pool
-                .get(addr)?
-                .request("PULL_MESSAGE", request_code::PULL_MESSAGE, &header, &[])?
-                .wait(self.config.timeout)?;
-            let ok = [
-                response_code::SUCCESS,
-                response_code::PULL_NOT_FOUND,
-                response_code::PULL_RETRY_IMMEDIATELY,
-                response_code::PULL_OFFSET_MOVED,
-            ];
-            let reply = expect(reply, addr, "PULL_MESSAGE", &ok)?;
-            let h: PullMessageResponseHeader = reply
-                .header()
-                .map_err(|source| ClientError::Protocol { addr, source })?;
-            let body: Bytes = reply.body.clone();
-            for m in StoredMessage::iter(&body, true) {
-                let stored = m.map_err(|source| ClientError::Protocol { addr, source })?;
-                out.push(ReceivedMessage { stored });
+            let tag = self.next_tag.fetch_add(1, Ordering::Relaxed);
+            let sent = self.pool.get(a.queue.addr).and_then(|conn| {
+                conn.request_into(
+                    "PULL_MESSAGE",
+                    request_code::PULL_MESSAGE,
+                    &header,
+                    &[],
+                    &self.inbox,
+                    tag,
+                )
+            });
+            match sent {
+                Ok(()) => {
+                    a.rest_until = None;
+                    a.pull = Some(Outstanding {
+                        tag,
+                        held,
+                        hold_ends: now + hold,
+                        give_up_at: now + hold + self.config.timeout,
+                    })
+                }
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
             }
-            a.offset = h.next_begin_offset;
         }
-        Ok(out)
+    }
+
+    /// When the first unheld pull still out must have its answer by (`None`: none is out),
+    /// and when the first resting queue may be pulled again.
+    fn next_wakes(&self) -> (Option<Instant>, Option<Instant>) {
+        let assigned = self.assigned.lock().unwrap_or_else(|p| p.into_inner());
+        let unheld = assigned
+            .iter()
+            .filter_map(|a| a.pull.filter(|p| !p.held).map(|p| p.give_up_at))
+            .min();
+        let rest = assigned
+            .iter()
+            .filter(|a| a.pull.is_none())
+            .filter_map(|a| a.rest_until)
+            .min();
+        (unheld, rest)
+    }
+
+    /// Stops waiting for pulls past their time (a timeout failure); their queues get new ones.
+    fn give_up_overdue(&self, now: Instant, failure: &mut Option<ClientError>) {
+        let mut assigned = self.assigned.lock().unwrap_or_else(|p| p.into_inner());
+        for a in assigned.iter_mut() {
+            if a.pull.is_some_and(|p| p.give_up_at <= now) {
+                a.pull = None;
+                failure.get_or_insert(ClientError::Timeout {
+                    addr: a.queue.addr,
+                    what: "PULL_MESSAGE",
+                    timeout_ms: self.config.timeout.as_millis() as u64,
+                });
+            }
+        }
+    }
+
+    /// A pull's reply: its queue's messages (those its tags match) go to `out` and its
+    /// position moves past them. A reply no queue waits for any more is dropped.
+    fn take(
+        &self,
+        (tag, reply): (u64, Result<Command>),
+        out: &mut Vec<ReceivedMessage>,
+        failure: &mut Option<ClientError>,
+    ) {
+        let mut assigned = self.assigned.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(a) = assigned
+            .iter_mut()
+            .find(|a| a.pull.is_some_and(|p| p.tag == tag))
+        else {
+            return;
+        };
+        let Some(pull) = a.pull.take() else {
+            return;
+        };
+        match read_pull(a, reply) {
+            Ok(messages) => {
+                let now = Instant::now();
+                if messages.is_empty() && pull.held && now < pull.hold_ends {
+                    a.rest_until = Some(now + EARLY_EMPTY_REST);
+                }
+                out.extend(messages);
+            }
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
+        }
     }
 
     /// Commits each queue's position to its broker.
@@ -454,6 +636,26 @@ impl PullConsumer {
     }
 }
 
+/// Reads a pull's reply for `a`: the messages its filter takes; moves `a` to the next offset
+/// the broker gave. Nothing moves on a failure.
+fn read_pull(a: &mut Assigned, reply: Result<Command>) -> Result<Vec<ReceivedMessage>> {
+    let addr = a.queue.addr;
+    let reply = expect(reply?, addr, "PULL_MESSAGE", &PULL_OK)?;
+    let h: PullMessageResponseHeader = reply
+        .header()
+        .map_err(|source| ClientError::Protocol { addr, source })?;
+    let mut messages = Vec::new();
+    for m in StoredMessage::iter(&reply.body, true) {
+        let stored = m.map_err(|source| ClientError::Protocol { addr, source })?;
+        let msg = ReceivedMessage { stored };
+        if a.filter.accepts(msg.tags()) {
+            messages.push(msg);
+        }
+    }
+    a.offset = h.next_begin_offset;
+    Ok(messages)
+}
+
 /// Stores a group's consumed position of a queue on the queue's broker.
 pub(crate) fn update_offset(
     pool: &Pool,
@@ -475,4 +677,67 @@ pub(crate) fn update_offset(
         .request(what, request_code::UPDATE_CONSUMER_OFFSET, &header, &[])?
         .wait(timeout)?;
     expect(reply, queue.addr, what, &[response_code::SUCCESS]).map(|_| ())
+}
+
+/// A subscription's tag expression (`*`, `TagA`, `TagA || TagB`) as RocketMQ clients apply
+/// it to what a pull returns: brokers match the tags' hash codes, so two tags with one hash
+/// code both pass there; the client checks the tags themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TagFilter {
+    /// `None`: every message.
+    tags: Option<Vec<String>>,
+}
+
+impl TagFilter {
+    /// `*` or an empty expression takes every message; otherwise the tags between `||`.
+    pub(crate) fn parse(expression: &str) -> TagFilter {
+        let tags: Vec<String> = expression
+            .split("||")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let every = tags.is_empty() || tags.iter().any(|t| t == "*");
+        TagFilter {
+            tags: (!every).then_some(tags),
+        }
+    }
+
+    /// Whether a message with `tags` matches.
+    pub(crate) fn accepts(&self, tags: Option<&str>) -> bool {
+        match &self.tags {
+            None => true,
+            Some(wanted) => tags.is_some_and(|t| wanted.iter().any(|w| w == t)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_expressions_take_what_rocketmq_clients_take() {
+        let table: &[(&str, Option<&str>, bool)] = &[
+            ("*", Some("a"), true),
+            ("*", None, true),
+            ("", None, true),
+            ("  ", Some("a"), true),
+            ("a", Some("a"), true),
+            ("a", Some("b"), false),
+            ("a", None, false),
+            ("a || b", Some("b"), true),
+            ("a||b", Some("a"), true),
+            (" a ||  b ", Some("c"), false),
+            ("a || *", Some("z"), true),
+            ("A", Some("a"), false),
+        ];
+        for (expression, tags, accepted) in table {
+            assert_eq!(
+                TagFilter::parse(expression).accepts(*tags),
+                *accepted,
+                "{expression:?} on {tags:?}"
+            );
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! ShardMQ's Rust client for any RocketMQ-protocol broker: a [`Producer`] (sync, async,
-//! oneway, batch; round-robin, by-key or custom queue selection; retries on another broker)
-//! and a [`PullConsumer`] (assign, poll, commit).
+//! oneway, batch; round-robin, by-key or custom queue selection; retries on another broker;
+//! delayed delivery by level, after a delay or at a time) and a [`PullConsumer`] (assign or
+//! subscribe with a tag expression, long-poll, commit).
 //!
 //! **Threading.** The client owns its network I/O: each connection has a reader and a writer
 //! thread; callers encode requests into the connection's shared (bounded) buffer and get
@@ -20,7 +21,10 @@
 //!
 //! Also a [`PushConsumer`]: concurrent or orderly listeners, clustering (queues split by an
 //! [`Allocation`] strategy, rebalanced on NOTIFY_CONSUMER_IDS_CHANGED and every 20 s) or
-//! broadcasting (offsets in a local file).
+//! broadcasting (offsets in a local file). In clustering, a listener's
+//! [`ConsumeResult::Later`] retries the message through the group's retry topic
+//! (`%RETRY%<group>`, concurrent) or after suspending its queue (orderly), and a message
+//! that fails [`PushConsumerConfig::max_reconsume_times`] times goes to `%DLQ%<group>`.
 
 pub mod admin;
 pub mod consumer;
@@ -33,7 +37,7 @@ pub mod rebalance;
 pub mod remoting;
 pub mod route;
 
-pub use admin::Admin;
+pub use admin::{Admin, RetryBacklog};
 pub use consumer::{PullConsumer, PullConsumerConfig, StartFrom};
 pub use error::{ClientError, Result};
 pub use message::{Message, ReceivedMessage};

@@ -491,25 +491,22 @@ impl Producer {
         })
     }
 
+    /// Sends through `request` (which encodes and sends one attempt to the queue it is
+    /// given, returning the pending reply and the client id), retrying on another broker
+    /// after a failure.
     fn send_with(
         &self,
-        msg: Message,
+        msg: &Message,
         selector: &QueueSelector,
-        batch: Option<&[Message]>,
+        request: impl Fn(&QueueAddr, i64) -> Result<(PendingReply, String)>,
     ) -> Result<SendResult> {
         let mut avoid: Option<String> = None;
         let mut last = None;
         for _ in 0..=self.inner.config.retries {
             let now = now_ms();
             let queues = self.queues_at(&msg.topic, now)?;
-            let queue = &queues[self.pick(&queues, &msg, selector, avoid.as_deref())];
-            let sent = match batch {
-                None => self
-                    .request_one(&msg, queue, now)
-                    .map(|(pending, id)| (pending, uniq_str(&id).to_owned())),
-                Some(messages) => self.request_batch(&msg, queue, messages, now),
-            };
-            let attempt = sent.and_then(|(pending, id)| {
+            let queue = &queues[self.pick(&queues, msg, selector, avoid.as_deref())];
+            let attempt = request(queue, now).and_then(|(pending, id)| {
                 Self::finish(
                     queue.clone(),
                     id,
@@ -529,14 +526,62 @@ impl Producer {
         Err(last.unwrap_or_else(|| ClientError::Invalid("no attempt made".into())))
     }
 
+    /// One message with a new client id.
+    fn send_one(&self, msg: &Message, selector: &QueueSelector) -> Result<SendResult> {
+        self.send_with(msg, selector, |queue, now| {
+            self.request_one(msg, queue, now)
+                .map(|(pending, id)| (pending, uniq_str(&id).to_owned()))
+        })
+    }
+
+    /// Sends a consumer's retry copy ([`Message::retry_copy`]) with its reconsume times and
+    /// their limit in the header, where a RocketMQ broker reads them for retry topics (and
+    /// dead-letters a copy whose reconsume times reached the limit). The copy keeps its
+    /// UNIQ_KEY, as RocketMQ's does (a new one only if it has none). Retries like `send`.
+    pub(crate) fn send_retry_copy(
+        &self,
+        msg: &Message,
+        reconsume_times: i32,
+        max_reconsume_times: i32,
+    ) -> Result<SendResult> {
+        self.send_with(msg, &QueueSelector::RoundRobin, |queue, now| {
+            let conn = self.inner.pool.get(queue.addr)?;
+            let (properties, id) = match msg.property(names::UNIQ_CLIENT_MESSAGE_ID_KEYIDX) {
+                Some(id) => (msg.encoded(), id.to_owned()),
+                None => {
+                    let uniq = self.inner.ids.next(now);
+                    let mut properties = String::new();
+                    msg.encode_properties_with(
+                        names::UNIQ_CLIENT_MESSAGE_ID_KEYIDX,
+                        uniq_str(&uniq),
+                        &mut properties,
+                    );
+                    (properties, uniq_str(&uniq).to_owned())
+                }
+            };
+            let header = SendMessageRequestHeaderV2Fields {
+                reconsume_times: Some(reconsume_times),
+                max_reconsume_times: Some(max_reconsume_times),
+                ..self.header(msg, queue, &properties, now, false)
+            };
+            let pending = conn.request(
+                "SEND_MESSAGE_V2",
+                request_code::SEND_MESSAGE_V2,
+                &header,
+                &msg.body,
+            )?;
+            Ok((pending, id))
+        })
+    }
+
     /// Sends and waits for the broker's acknowledgement.
     pub fn send(&self, msg: Message) -> Result<SendResult> {
-        self.send_with(msg, &QueueSelector::RoundRobin, None)
+        self.send_one(&msg, &QueueSelector::RoundRobin)
     }
 
     /// Sends to the queue `selector` picks (e.g. [`QueueSelector::ByKey`] for order).
     pub fn send_to(&self, msg: Message, selector: &QueueSelector) -> Result<SendResult> {
-        self.send_with(msg, selector, None)
+        self.send_one(&msg, selector)
     }
 
     /// Sends several messages of one topic in one request.
@@ -549,7 +594,9 @@ impl Producer {
                 "a batch holds messages of one topic".into(),
             ));
         }
-        self.send_with(first, &QueueSelector::RoundRobin, Some(&messages))
+        self.send_with(&first, &QueueSelector::RoundRobin, |queue, now| {
+            self.request_batch(&first, queue, &messages, now)
+        })
     }
 
     /// Sends without waiting: the future resolves with the acknowledgement. Any executor
@@ -632,6 +679,60 @@ mod tests {
         assert_eq!(&a[28..], "0000");
         assert_eq!(&b[28..], "0001");
         assert_eq!(a[..28], b[..28]);
+    }
+
+    /// The copy a push consumer sends itself when the broker refuses CONSUMER_SEND_MSG_BACK,
+    /// through a real broker: it keeps the message's id, names its origin, carries its
+    /// reconsume times in the header and waits out its delay level.
+    #[test]
+    fn a_retry_copy_keeps_its_id_and_carries_its_reconsume_times_through_a_broker() {
+        use crate::{PullConsumer, PullConsumerConfig};
+        let dir = tempfile::tempdir().unwrap();
+        let b = shardmq_broker::loopback::start_with_conf(
+            &dir.path().join("data"),
+            2,
+            "messageDelayLevel=100ms 200ms 300ms\n",
+        )
+        .expect("start a broker on loopback");
+        let producer = Producer::new(ProducerConfig::new(vec![b.namesrv], "PG")).unwrap();
+        let sent = producer
+            .send(Message::new("Origin", "body").with_tags("t"))
+            .unwrap();
+        let poll_one = |consumer: &PullConsumer, topic: &str| {
+            for _ in 0..100 {
+                match consumer.assign(topic) {
+                    Ok(()) => break,
+                    Err(ClientError::NoRoute { .. }) => {
+                        std::thread::sleep(Duration::from_millis(50))
+                    }
+                    Err(e) => panic!("assign {topic}: {e}"),
+                }
+            }
+            for _ in 0..10 {
+                if let Some(m) = consumer.poll_timeout(Duration::from_secs(1)).unwrap().pop() {
+                    return m;
+                }
+            }
+            panic!("nothing came from {topic}");
+        };
+        let config = |group: &str| PullConsumerConfig::new(vec![b.namesrv], group);
+        let original = poll_one(&PullConsumer::new(config("G")).unwrap(), "Origin");
+        let copy = Message::retry_copy("%RETRY%G", &original, 3);
+        let copied_at = Instant::now();
+        producer.send_retry_copy(&copy, 1, 16).unwrap();
+        let retried = poll_one(&PullConsumer::new(config("Reader")).unwrap(), "%RETRY%G");
+        assert!(
+            copied_at.elapsed() >= Duration::from_millis(300),
+            "level 3 not waited"
+        );
+        assert_eq!(retried.reconsume_times(), 1);
+        assert_eq!(retried.msg_id(), Some(sent.msg_id.as_str()));
+        assert_eq!(retried.origin_msg_id(), Some(sent.msg_id.as_str()));
+        assert_eq!(retried.property("RETRY_TOPIC"), Some("Origin"));
+        assert_eq!(retried.tags(), Some("t"));
+        assert_eq!(retried.body().as_ref(), b"body");
+        producer.shutdown();
+        b.broker.stop();
     }
 
     #[test]

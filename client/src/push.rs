@@ -5,6 +5,19 @@
 //! queue only while it holds the queue's lock on the broker, so no two members of a group
 //! consume one queue at once. Offsets are committed to the broker (clustering) or a local file (broadcasting)
 //! periodically and on shutdown.
+//!
+//! **Retries (clustering).** The consumer also subscribes to its group's retry topic,
+//! `%RETRY%<group>`. A concurrent listener's [`ConsumeResult::Later`] gives the message back
+//! to the broker (CONSUMER_SEND_MSG_BACK), which delivers a copy to the retry topic after
+//! delay level `3 + reconsume times`, or to `%DLQ%<group>` once the message was given back
+//! [`PushConsumerConfig::max_reconsume_times`] times; if the broker refuses, the consumer
+//! sends the copy to the retry topic itself; if that fails too, the message is consumed
+//! again here after [`CONSUME_AGAIN_AFTER`]. A message given back counts as consumed: its
+//! copy carries it on. An orderly listener's `Later` suspends its queue for
+//! [`PushConsumerConfig::suspend_current_queue_time`] and tries the message again, up to
+//! `max_reconsume_times` times; then the message goes to the dead-letter queue and the queue
+//! moves on. Broadcasting has no retry topic: a concurrent listener's `Later` drops the
+//! message (logged), as RocketMQ does.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -21,16 +34,17 @@ use shardmq_protocol::body::{
 };
 use shardmq_protocol::codes::{request_code, response_code};
 use shardmq_protocol::header::{
-    EmptyHeader, GetConsumerListByGroupRequestHeader, PullMessageRequestHeader,
-    PullMessageResponseHeader, QueryConsumerOffsetRequestHeader, UnregisterClientRequestHeader,
-    PULL_FLAG_SUBSCRIPTION, PULL_FLAG_SUSPEND,
+    ConsumerSendMsgBackRequestHeader, EmptyHeader, GetConsumerListByGroupRequestHeader,
+    PullMessageRequestHeader, PullMessageResponseHeader, QueryConsumerOffsetRequestHeader,
+    UnregisterClientRequestHeader, PULL_FLAG_SUBSCRIPTION, PULL_FLAG_SUSPEND,
 };
 use shardmq_protocol::message::StoredMessage;
 
-use crate::consumer::{self, StartFrom};
+use crate::consumer::{self, StartFrom, TagFilter};
 use crate::error::{ClientError, Result};
-use crate::message::ReceivedMessage;
+use crate::message::{Message, ReceivedMessage};
 use crate::pool::Pool;
+use crate::producer::{Producer, ProducerConfig};
 use crate::rebalance::{allocate, Allocation};
 use crate::remoting::expect;
 use crate::route::{read_queues, QueueAddr, Routes};
@@ -47,8 +61,38 @@ pub enum MessageModel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsumeResult {
     Success,
-    /// Deliver it again later.
+    /// Deliver it again later: concurrent listeners get it back from the group's retry topic
+    /// after the broker's delay; orderly listeners after their queue's suspension (see the
+    /// module's doc).
     Later,
+}
+
+/// The prefix of a group's retry topic (RocketMQ's `%RETRY%`).
+pub const RETRY_TOPIC_PREFIX: &str = "%RETRY%";
+/// The prefix of a group's dead-letter topic (RocketMQ's `%DLQ%`).
+pub const DLQ_TOPIC_PREFIX: &str = "%DLQ%";
+/// When a concurrent listener's `Later` could be given neither to the broker nor to the
+/// retry topic, how long until the message is consumed again here (RocketMQ's 5 s).
+pub const CONSUME_AGAIN_AFTER: Duration = Duration::from_secs(5);
+/// How often a rebalance is tried again while the retry topic has no route yet (the broker
+/// creates it on the group's first heartbeat and registers it with its name servers then).
+const RETRY_ROUTE_WAIT: Duration = Duration::from_secs(1);
+/// How often a queue's broker lock is renewed (it expires after 60 s).
+const LOCK_RENEW_EVERY: Duration = Duration::from_secs(20);
+/// The longest single sleep of a suspended orderly queue: it notices a stop, a rebalance
+/// that takes the queue away, or a lock to renew within this.
+const SUSPEND_SLICE: Duration = Duration::from_millis(50);
+/// The producer group of the consumer's own producer (retry copies), as RocketMQ names it.
+const INNER_PRODUCER_GROUP: &str = "CLIENT_INNER_PRODUCER";
+
+/// The retry topic of `group`.
+pub fn retry_topic(group: &str) -> String {
+    format!("{RETRY_TOPIC_PREFIX}{group}")
+}
+
+/// The dead-letter topic of `group`.
+pub fn dlq_topic(group: &str) -> String {
+    format!("{DLQ_TOPIC_PREFIX}{group}")
 }
 
 /// A listener: called once per message.
@@ -87,6 +131,15 @@ pub struct PushConsumerConfig {
     pub offset_file: Option<PathBuf>,
     /// This client's id in the group (RocketMQ's `ip@instance`).
     pub client_id: String,
+    /// How often a message may be given back with `Later` before it goes to the group's
+    /// dead-letter queue `%DLQ%<group>` (RocketMQ's `maxReconsumeTimes`, default 16: the
+    /// listener sees a message at most 17 times). Concurrent listeners send it to the broker,
+    /// which decides; orderly ones count their own attempts. RocketMQ's Java client has no
+    /// limit for orderly listeners unless one is set; here both use this one.
+    pub max_reconsume_times: i32,
+    /// How long an orderly listener's `Later` suspends its queue before the message is tried
+    /// again (RocketMQ's `suspendCurrentQueueTimeMillis`, default 1 s). Other queues go on.
+    pub suspend_current_queue_time: Duration,
 }
 
 impl PushConsumerConfig {
@@ -109,6 +162,8 @@ impl PushConsumerConfig {
             timeout: Duration::from_secs(3),
             offset_file: None,
             client_id: format!("127.0.0.1@{}#{nanos:x}", std::process::id()),
+            max_reconsume_times: 16,
+            suspend_current_queue_time: Duration::from_secs(1),
         }
     }
 }
@@ -118,6 +173,8 @@ type QueueKey = (String, String, i32);
 struct QueueState {
     topic: String,
     expression: String,
+    /// The expression's tags, checked on every message pulled.
+    filter: TagFilter,
     queue: QueueAddr,
     next_pull: AtomicI64,
     /// Offsets handed to the listener and not yet done.
@@ -142,14 +199,23 @@ impl QueueState {
 
 struct Shared {
     config: PushConsumerConfig,
+    /// The caller's subscriptions and, in clustering, the retry topic's (`*`).
     subscriptions: Vec<(String, String)>,
+    /// `%RETRY%<group>`.
+    retry_topic: String,
     listener: Listener,
     routes: Routes,
     pool: Pool,
+    /// Sends retry copies when the broker refuses a send-back (RocketMQ's inner producer).
+    producer: Producer,
     stop: AtomicBool,
     queues: Mutex<HashMap<QueueKey, Arc<QueueState>>>,
     pullers: Mutex<Vec<JoinHandle<()>>>,
     work: flume::Sender<(Arc<QueueState>, ReceivedMessage)>,
+    /// Messages a concurrent listener gave back that neither the broker nor the retry topic
+    /// took, with when to consume them again. Each stays in flight and in its queue's
+    /// `cached`, so `max_cached_per_queue` bounds them.
+    again: Mutex<Vec<(Instant, Arc<QueueState>, ReceivedMessage)>>,
 }
 
 /// A running push consumer. Call [`PushConsumer::shutdown`] to stop it (dropping it does too).
@@ -179,6 +245,23 @@ impl PushConsumer {
                 "a broadcasting consumer keeps offsets locally: set offset_file".into(),
             ));
         }
+        if config.max_reconsume_times < 0 {
+            return Err(ClientError::Invalid(format!(
+                "max_reconsume_times is {}; it must be 0 or more",
+                config.max_reconsume_times
+            )));
+        }
+        let retry_topic = retry_topic(&config.group);
+        let mut subscriptions = subscriptions;
+        if config.model == MessageModel::Clustering
+            && !subscriptions.iter().any(|(topic, _)| *topic == retry_topic)
+        {
+            subscriptions.push((retry_topic.clone(), "*".to_owned()));
+        }
+        let producer = Producer::new(ProducerConfig {
+            send_timeout: config.timeout,
+            ..ProducerConfig::new(config.namesrv.clone(), INNER_PRODUCER_GROUP)
+        })?;
         let (notify_tx, notify_rx) = flume::bounded(64);
         let (work_tx, work_rx) =
             flume::bounded::<(Arc<QueueState>, ReceivedMessage)>(config.consume_threads * 64);
@@ -187,11 +270,14 @@ impl PushConsumer {
             pool: Pool::new(config.timeout, Some(notify_tx)),
             config,
             subscriptions,
+            retry_topic,
             listener,
+            producer,
             stop: AtomicBool::new(false),
             queues: Mutex::default(),
             pullers: Mutex::default(),
             work: work_tx,
+            again: Mutex::default(),
         });
         let mut threads = Vec::new();
         if let Listener::Concurrent(on_message) = &shared.listener {
@@ -208,7 +294,7 @@ impl PushConsumer {
         Ok(PushConsumer { shared, threads })
     }
 
-    /// Queues this member consumes now.
+    /// Queues this member consumes now (its group's retry queue too, in clustering).
     pub fn assigned(&self) -> Vec<(String, i32)> {
         let queues = self.shared.queues.lock().unwrap_or_else(|p| p.into_inner());
         let mut out: Vec<_> = queues
@@ -250,6 +336,7 @@ impl PushConsumer {
             release(&self.shared, &q);
         }
         unregister(&self.shared);
+        self.shared.producer.shutdown();
         self.shared.pool.close_all();
     }
 }
@@ -286,30 +373,145 @@ fn consume_worker(
             queue.cached.fetch_sub(1, Ordering::AcqRel);
             continue;
         }
-        let mut attempts = 0;
-        while on_message(&msg) == ConsumeResult::Later
-            && attempts < 16
-            && !shared.stop.load(Ordering::Acquire)
-        {
-            attempts += 1;
-            std::thread::sleep(Duration::from_millis(100 * attempts));
+        let done = match on_message(&msg) {
+            ConsumeResult::Success => true,
+            ConsumeResult::Later => match shared.config.model {
+                MessageModel::Clustering => give_back(shared, &queue, &msg, GiveBack::Retry),
+                MessageModel::Broadcasting => {
+                    // No retry topic serves a broadcasting member (RocketMQ drops it too).
+                    tracing::warn!(
+                        "{} queue {} offset {}: a broadcasting listener asked for later; \
+                         dropped (broadcasting has no retries)",
+                        msg.topic(),
+                        queue.queue.queue_id,
+                        msg.queue_offset()
+                    );
+                    true
+                }
+            },
+        };
+        if done {
+            queue
+                .in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&msg.queue_offset());
+            queue.cached.fetch_sub(1, Ordering::AcqRel);
+        } else {
+            // Still in flight and cached: consumed again later, never slept on here.
+            shared
+                .again
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((Instant::now() + CONSUME_AGAIN_AFTER, queue.clone(), msg));
         }
-        if attempts == 16 {
-            // No retry topic yet (ARCHITECTURE.md, client): the message counts as consumed.
-            tracing::warn!(
-                "{} queue {} offset {}: listener asked for later 16 times; giving up on it",
-                queue.topic,
-                queue.queue.queue_id,
-                msg.queue_offset()
-            );
-        }
-        queue
-            .in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&msg.queue_offset());
-        queue.cached.fetch_sub(1, Ordering::AcqRel);
         queue.executing.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Where a message a listener gave up on goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GiveBack {
+    /// The retry topic, after the broker's delay for its reconsume times.
+    Retry,
+    /// The dead-letter queue, at once.
+    DeadLetter,
+}
+
+/// Gives a message back to the broker (CONSUMER_SEND_MSG_BACK to the queue's address; the
+/// broker routes it to the shard whose log holds the message), or, when that fails, sends
+/// the copy to the retry topic itself, as RocketMQ's Java client does. True when one of the
+/// two was acknowledged: the message then counts as consumed here.
+fn give_back(shared: &Shared, q: &QueueState, msg: &ReceivedMessage, how: GiveBack) -> bool {
+    let delay_level = match how {
+        // The broker picks level 3 + reconsume times.
+        GiveBack::Retry => 0,
+        GiveBack::DeadLetter => -1,
+    };
+    let refused = match send_back(shared, q, msg, delay_level) {
+        Ok(()) => return true,
+        Err(e) => e,
+    };
+    let max = shared.config.max_reconsume_times;
+    let times = msg.reconsume_times();
+    // A RocketMQ broker dead-letters a retry-topic send whose reconsume times reached the
+    // limit: the dead-letter copy says so.
+    let reconsume_times = match how {
+        GiveBack::Retry => times + 1,
+        GiveBack::DeadLetter => (times + 1).max(max),
+    };
+    let copy = Message::retry_copy(&shared.retry_topic, msg, 3 + times.max(0));
+    match shared.producer.send_retry_copy(&copy, reconsume_times, max) {
+        Ok(_) => {
+            tracing::debug!(
+                "{} offset {}: send-back refused ({refused}); sent a copy to {} instead",
+                msg.topic(),
+                msg.queue_offset(),
+                shared.retry_topic
+            );
+            true
+        }
+        Err(e) => {
+            tracing::warn!(
+                "{} queue {} offset {}: send-back refused ({refused}) and the copy to {} \
+                 failed ({e}); consuming it again later",
+                msg.topic(),
+                q.queue.queue_id,
+                msg.queue_offset(),
+                shared.retry_topic
+            );
+            false
+        }
+    }
+}
+
+/// CONSUMER_SEND_MSG_BACK for `msg` (named by its commit-log offset) at `delay_level` (0:
+/// the broker's choice, 3 + reconsume times; negative: the dead-letter queue).
+fn send_back(
+    shared: &Shared,
+    q: &QueueState,
+    msg: &ReceivedMessage,
+    delay_level: i32,
+) -> Result<()> {
+    let header = ConsumerSendMsgBackRequestHeader {
+        offset: msg.commit_log_offset(),
+        group: shared.config.group.as_str().into(),
+        delay_level,
+        origin_msg_id: msg.msg_id().map(Into::into),
+        origin_topic: Some(msg.topic().into()),
+        unit_mode: Some(false),
+        max_reconsume_times: Some(shared.config.max_reconsume_times),
+    };
+    let what = "CONSUMER_SEND_MSG_BACK";
+    let addr = q.queue.addr;
+    let reply = shared
+        .pool
+        .get(addr)?
+        .request(what, request_code::CONSUMER_SEND_MSG_BACK, &header, &[])?
+        .wait(shared.config.timeout)?;
+    expect(reply, addr, what, &[response_code::SUCCESS]).map(|_| ())
+}
+
+/// Hands the messages whose time to be consumed again has come back to the listener
+/// threads (without blocking: what does not fit waits for the next turn).
+fn consume_again(shared: &Shared) {
+    let now = Instant::now();
+    let due: Vec<(Instant, Arc<QueueState>, ReceivedMessage)> = {
+        let mut again = shared.again.lock().unwrap_or_else(|p| p.into_inner());
+        let (due, later) = std::mem::take(&mut *again)
+            .into_iter()
+            .partition(|(at, _, _)| *at <= now);
+        *again = later;
+        due
+    };
+    for (at, queue, msg) in due {
+        if let Err(flume::TrySendError::Full((queue, msg))) = shared.work.try_send((queue, msg)) {
+            shared
+                .again
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((at, queue, msg));
+        }
     }
 }
 
@@ -317,25 +519,33 @@ fn control_loop(
     shared: &Arc<Shared>,
     notify: &flume::Receiver<shardmq_protocol::command::Command>,
 ) {
-    let mut last_rebalance: Option<Instant> = None;
+    let mut next_rebalance = Instant::now();
     let mut last_commit = Instant::now();
     while !shared.stop.load(Ordering::Acquire) {
         let notified = notify.try_recv().is_ok();
-        if notified || last_rebalance.is_none_or(|t| t.elapsed() >= shared.config.rebalance_every) {
+        if notified || Instant::now() >= next_rebalance {
             while notify.try_recv().is_ok() {}
             heartbeat(shared);
-            if let Err(e) = rebalance(shared) {
-                tracing::warn!("rebalance of {}: {e}", shared.config.group);
-            }
-            last_rebalance = Some(Instant::now());
+            let every = shared.config.rebalance_every;
+            let wait = match rebalance(shared) {
+                Ok(true) => every,
+                // The retry topic has no route yet: look again soon.
+                Ok(false) => every.min(RETRY_ROUTE_WAIT),
+                Err(e) => {
+                    tracing::warn!("rebalance of {}: {e}", shared.config.group);
+                    every
+                }
+            };
+            next_rebalance = Instant::now() + wait;
         }
         if last_commit.elapsed() >= shared.config.commit_every {
             commit_all(shared);
             last_commit = Instant::now();
         }
+        consume_again(shared);
         let _ = notify.recv_timeout(Duration::from_millis(100)).map(|_| {
             // Put it back in spirit: rebalance on the next turn.
-            last_rebalance = None;
+            next_rebalance = Instant::now();
         });
     }
 }
@@ -435,14 +645,25 @@ fn members(shared: &Shared) -> Result<Vec<String>> {
         .unwrap_or_else(|| ClientError::Invalid("no broker to ask for the group's members".into())))
 }
 
-fn rebalance(shared: &Arc<Shared>) -> Result<()> {
+/// Takes this member's share of every subscribed topic's queues and gives up the rest.
+/// `Ok(false)` when the retry topic had no route (yet): its queues are left as they were.
+fn rebalance(shared: &Arc<Shared>) -> Result<bool> {
     let ids = match shared.config.model {
         MessageModel::Clustering => members(shared)?,
         MessageModel::Broadcasting => vec![shared.config.client_id.clone()],
     };
     let mut wanted: BTreeMap<QueueKey, (String, String, QueueAddr)> = BTreeMap::new();
+    let mut unrouted: Option<&str> = None;
     for (topic, expr) in &shared.subscriptions {
-        let route = shared.routes.refresh(&shared.pool, topic)?;
+        let route = match shared.routes.refresh(&shared.pool, topic) {
+            Ok(route) => route,
+            Err(e) if *topic == shared.retry_topic => {
+                tracing::debug!("no route for {topic} yet: {e}");
+                unrouted = Some(topic);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         for q in allocate(
             shared.config.allocation,
             &shared.config.client_id,
@@ -455,7 +676,7 @@ fn rebalance(shared: &Arc<Shared>) -> Result<()> {
     let mut queues = shared.queues.lock().unwrap_or_else(|p| p.into_inner());
     let gone: Vec<QueueKey> = queues
         .keys()
-        .filter(|k| !wanted.contains_key(*k))
+        .filter(|k| !wanted.contains_key(*k) && unrouted != Some(k.0.as_str()))
         .cloned()
         .collect();
     for k in gone {
@@ -470,6 +691,7 @@ fn rebalance(shared: &Arc<Shared>) -> Result<()> {
         let start = start_offset(shared, &topic, &queue)?;
         let state = Arc::new(QueueState {
             topic,
+            filter: TagFilter::parse(&expression),
             expression,
             queue,
             next_pull: AtomicI64::new(start),
@@ -487,7 +709,7 @@ fn rebalance(shared: &Arc<Shared>) -> Result<()> {
             .unwrap_or_else(|p| p.into_inner())
             .push(std::thread::spawn(move || pull_loop(&s, &state)));
     }
-    Ok(())
+    Ok(unrouted.is_none())
 }
 
 fn offset_request<H: shardmq_protocol::ext::WriteFields>(
@@ -614,7 +836,7 @@ fn pull_loop(shared: &Shared, q: &Arc<QueueState>) {
     let mut locked_at: Option<Instant> = None;
     let mut ever_locked = false;
     while !shared.stop.load(Ordering::Acquire) && !q.dropped.load(Ordering::Acquire) {
-        if exclusive(shared) && locked_at.is_none_or(|t| t.elapsed() > Duration::from_secs(20)) {
+        if exclusive(shared) && locked_at.is_none_or(|t| t.elapsed() > LOCK_RENEW_EVERY) {
             if lock_queue(shared, q, true) {
                 locked_at = Some(Instant::now());
                 if !ever_locked {
@@ -682,7 +904,13 @@ fn pull_loop(shared: &Shared, q: &Arc<QueueState>) {
                 m.map_err(|e| tracing::warn!("undecodable message from {addr}: {e}; skipped"))
                     .ok()
             })
-            .map(|stored| ReceivedMessage { stored })
+            .map(|stored| {
+                let mut msg = ReceivedMessage { stored };
+                msg.restore_retry_topic(&shared.retry_topic);
+                msg
+            })
+            // The broker matched tag hash codes; the tags themselves are checked here.
+            .filter(|msg| q.filter.accepts(msg.tags()))
             .collect();
         if q.dropped.load(Ordering::Acquire) {
             break;
@@ -692,19 +920,7 @@ fn pull_loop(shared: &Shared, q: &Arc<QueueState>) {
                 // As in `consume_worker`: announce, then check the drop; stop between
                 // messages once the queue is given up, committing only what was consumed.
                 q.executing.fetch_add(1, Ordering::SeqCst);
-                let mut whole_batch = true;
-                for msg in &messages {
-                    if q.dropped.load(Ordering::SeqCst) {
-                        whole_batch = false;
-                        break;
-                    }
-                    while on_message(msg) == ConsumeResult::Later
-                        && !shared.stop.load(Ordering::Acquire)
-                    {
-                        std::thread::sleep(Duration::from_millis(100));
-                    }
-                    q.next_pull.store(msg.queue_offset() + 1, Ordering::Release);
-                }
+                let whole_batch = consume_orderly(shared, q, on_message, messages, &mut locked_at);
                 if whole_batch {
                     q.next_pull.store(h.next_begin_offset, Ordering::Release);
                 }
@@ -724,6 +940,73 @@ fn pull_loop(shared: &Shared, q: &Arc<QueueState>) {
                 }
             }
         }
+    }
+}
+
+/// Consumes an orderly queue's pulled messages one by one, in order. `Later` suspends the
+/// queue for `suspend_current_queue_time` and tries the message again; after
+/// `max_reconsume_times` such tries the message goes to the dead-letter queue and the queue
+/// moves on. Returns whether every message was consumed; false when the queue was given up,
+/// the consumer stops or the queue's lock could not be renewed (what is left is pulled
+/// again from the first message not consumed).
+fn consume_orderly(
+    shared: &Shared,
+    q: &QueueState,
+    on_message: &OnMessage,
+    messages: Vec<ReceivedMessage>,
+    locked_at: &mut Option<Instant>,
+) -> bool {
+    'messages: for mut msg in messages {
+        loop {
+            if q.dropped.load(Ordering::SeqCst) || shared.stop.load(Ordering::Acquire) {
+                return false;
+            }
+            if on_message(&msg) == ConsumeResult::Success {
+                break;
+            }
+            if msg.reconsume_times() >= shared.config.max_reconsume_times {
+                // Tried often enough: to the dead-letter queue (not consumed again; if
+                // neither the broker nor the retry topic takes it, tried again after a
+                // suspension), then on with the queue.
+                while !give_back(shared, q, &msg, GiveBack::DeadLetter) {
+                    if !suspend(shared, q, locked_at) {
+                        return false;
+                    }
+                }
+                q.next_pull.store(msg.queue_offset() + 1, Ordering::Release);
+                continue 'messages;
+            }
+            // The listener sees how many times it was tried, as RocketMQ's does.
+            msg.stored.reconsume_times += 1;
+            if !suspend(shared, q, locked_at) {
+                return false;
+            }
+        }
+        q.next_pull.store(msg.queue_offset() + 1, Ordering::Release);
+    }
+    true
+}
+
+/// Suspends an orderly queue for `suspend_current_queue_time`, renewing its lock when due;
+/// false when cut short: the queue was given up, the consumer stops, or the lock was lost.
+fn suspend(shared: &Shared, q: &QueueState, locked_at: &mut Option<Instant>) -> bool {
+    let end = Instant::now() + shared.config.suspend_current_queue_time;
+    loop {
+        if q.dropped.load(Ordering::SeqCst) || shared.stop.load(Ordering::Acquire) {
+            return false;
+        }
+        if exclusive(shared) && locked_at.is_none_or(|t| t.elapsed() > LOCK_RENEW_EVERY) {
+            if !lock_queue(shared, q, true) {
+                *locked_at = None;
+                return false;
+            }
+            *locked_at = Some(Instant::now());
+        }
+        let now = Instant::now();
+        if now >= end {
+            return true;
+        }
+        std::thread::sleep((end - now).min(SUSPEND_SLICE));
     }
 }
 

@@ -2,7 +2,9 @@
 //! shared outgoing buffer; a writer thread, woken only when it is idle, takes everything
 //! buffered and sends it in one write. A reader thread completes requests by opaque through
 //! a oneshot channel per request; callers wait blocking (`wait`) or as a future
-//! (`wait_async`), from any runtime.
+//! (`wait_async`), from any runtime. A caller with many requests out at once (a pull
+//! consumer long-polling each of its queues) can have their replies delivered to one
+//! [`Inbox`] instead, tagged, and wait for whichever comes first.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -34,6 +36,44 @@ const LINGER_BYTES: usize = 64 * 1024;
 /// A reply and when the reader took it off the socket.
 type ReplySender = oneshot::Sender<(Command, Instant)>;
 
+/// Where [`Connection::request_into`] delivers replies: the caller's tag and the reply, or
+/// why none will come (the connection closed). Unbounded, so the reader never waits on a
+/// caller: whoever owns the receiving end bounds how many requests it keeps outstanding.
+pub type Inbox = flume::Sender<(u64, Result<Command>)>;
+
+/// Who waits for a reply.
+enum Waiter {
+    /// One caller, through its own channel.
+    Once(ReplySender),
+    /// A shared inbox, with the caller's tag and what the request was (for `Closed`).
+    Inbox {
+        inbox: Inbox,
+        tag: u64,
+        what: &'static str,
+    },
+}
+
+impl Waiter {
+    fn complete(self, reply: Command, received: Instant) {
+        match self {
+            Waiter::Once(tx) => {
+                let _ = tx.send((reply, received));
+            }
+            Waiter::Inbox { inbox, tag, .. } => {
+                let _ = inbox.send((tag, Ok(reply)));
+            }
+        }
+    }
+
+    /// The connection closed: a one-shot waiter learns it from its dropped sender; an
+    /// inbox is told.
+    fn fail(self, addr: SocketAddr) {
+        if let Waiter::Inbox { inbox, tag, what } = self {
+            let _ = inbox.send((tag, Err(ClientError::Closed { addr, what })));
+        }
+    }
+}
+
 /// A handler for requests the server sends (NOTIFY_CONSUMER_IDS_CHANGED, ...).
 pub type ServerRequests = flume::Sender<Command>;
 
@@ -50,10 +90,12 @@ struct State {
     /// Every `Connection` handle is gone: the writer sends what is left, then exits.
     dropped: bool,
     /// Requests waiting for their reply, by opaque.
-    waiters: FxHashMap<i32, ReplySender>,
+    waiters: FxHashMap<i32, Waiter>,
 }
 
 struct Shared {
+    /// The server's address (for the errors of inbox waiters).
+    addr: SocketAddr,
     state: Mutex<State>,
     /// Wakes the idle writer.
     writer_wake: Condvar,
@@ -79,7 +121,9 @@ impl Shared {
         };
         self.writer_wake.notify_one();
         self.room.notify_all();
-        drop(waiters);
+        for (_, waiter) in waiters {
+            waiter.fail(self.addr);
+        }
     }
 }
 
@@ -173,6 +217,7 @@ impl Connection {
         let reader = stream.try_clone().map_err(io)?;
         let writer = stream.try_clone().map_err(io)?;
         let shared = Arc::new(Shared {
+            addr,
             state: Mutex::new(State {
                 out: BytesMut::with_capacity(INITIAL_OUTGOING_BYTES),
                 writer_idle: false,
@@ -225,12 +270,40 @@ impl Connection {
     ) -> Result<PendingReply> {
         let opaque = self.inner.next_opaque.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.enqueue(what, &Head::request(code, opaque), header, body, Some(tx))?;
+        let head = Head::request(code, opaque);
+        self.enqueue(what, &head, header, body, Some(Waiter::Once(tx)))?;
         Ok(PendingReply {
             addr: self.inner.addr,
             what,
             rx,
         })
+    }
+
+    /// Sends a request whose reply goes to `inbox` with `tag`, or `Closed` there if the
+    /// connection fails first. Nothing times out on its own: the caller decides when it has
+    /// waited long enough (a reply after that should be recognised by its tag and dropped).
+    pub fn request_into<H: WriteFields + ?Sized>(
+        &self,
+        what: &'static str,
+        code: i32,
+        header: &H,
+        body: &[u8],
+        inbox: &Inbox,
+        tag: u64,
+    ) -> Result<()> {
+        let opaque = self.inner.next_opaque.fetch_add(1, Ordering::Relaxed);
+        let waiter = Waiter::Inbox {
+            inbox: inbox.clone(),
+            tag,
+            what,
+        };
+        self.enqueue(
+            what,
+            &Head::request(code, opaque),
+            header,
+            body,
+            Some(waiter),
+        )
     }
 
     /// Sends a request that wants no reply.
@@ -254,7 +327,7 @@ impl Connection {
         head: &Head,
         header: &H,
         body: &[u8],
-        reply: Option<ReplySender>,
+        reply: Option<Waiter>,
     ) -> Result<()> {
         let shared = &self.inner.shared;
         let mut state = shared.lock();
@@ -350,7 +423,7 @@ fn read_loop(
     let mut input = BytesMut::with_capacity(64 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
     let mut replies: Vec<Command> = Vec::new();
-    let mut completing: Vec<(ReplySender, Command)> = Vec::new();
+    let mut completing: Vec<(Waiter, Command)> = Vec::new();
     'read: loop {
         let n = match stream.read(&mut chunk) {
             Ok(0) | Err(_) => break,
@@ -393,8 +466,8 @@ fn read_loop(
                 }
             }
             drop(state);
-            for (tx, cmd) in completing.drain(..) {
-                let _ = tx.send((cmd, received));
+            for (waiter, cmd) in completing.drain(..) {
+                waiter.complete(cmd, received);
             }
         }
         if broken {
@@ -561,6 +634,51 @@ mod tests {
             conn.request("TEST", 1, &(), b""),
             Err(ClientError::Closed { .. })
         ));
+    }
+
+    #[test]
+    fn inbox_replies_arrive_tagged_in_the_order_answered_and_closing_fails_the_rest() {
+        // The server answers the request with body "late" only after "soon", then closes
+        // the connection with a third unanswered.
+        let addr = server(|stream| {
+            let mut held = None;
+            each_request(stream, |s, cmd| {
+                let mut out = BytesMut::new();
+                match cmd.body.as_ref() {
+                    b"late" => held = Some(cmd),
+                    b"soon" => {
+                        Command::ok(&cmd, cmd.body.clone()).encode(&mut out);
+                        if let Some(late) = held.take() {
+                            Command::ok(&late, late.body.clone()).encode(&mut out);
+                        }
+                    }
+                    _ => {
+                        let _ = s.shutdown(Shutdown::Both);
+                        return;
+                    }
+                }
+                s.write_all(&out).unwrap();
+            })
+        });
+        let conn = Connection::connect(addr, Duration::from_secs(2), None).unwrap();
+        let (inbox, replies) = flume::unbounded();
+        conn.request_into("LATE", 1, &(), b"late", &inbox, 7)
+            .unwrap();
+        conn.request_into("SOON", 1, &(), b"soon", &inbox, 9)
+            .unwrap();
+        let next = || replies.recv_timeout(Duration::from_secs(5)).unwrap();
+        let (tag, reply) = next();
+        assert_eq!((tag, reply.unwrap().body.as_ref()), (9, &b"soon"[..]));
+        let (tag, reply) = next();
+        assert_eq!((tag, reply.unwrap().body.as_ref()), (7, &b"late"[..]));
+        conn.request_into("NEVER", 1, &(), b"close", &inbox, 11)
+            .unwrap();
+        let (tag, reply) = next();
+        assert_eq!(tag, 11);
+        assert!(
+            matches!(reply, Err(ClientError::Closed { what: "NEVER", .. })),
+            "{reply:?}"
+        );
     }
 
     #[test]

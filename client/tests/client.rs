@@ -33,7 +33,7 @@ fn assign_when_routed(consumer: &PullConsumer, topic: &str) {
 /// [`assign_when_routed`] for a group subscription.
 fn subscribe_when_routed(consumer: &PullConsumer, topic: &str) {
     for _ in 0..60 {
-        match consumer.subscribe(topic) {
+        match consumer.subscribe(topic, "*") {
             Ok(()) => return,
             Err(shardmq::ClientError::NoRoute { .. }) => {
                 std::thread::sleep(Duration::from_millis(50))
@@ -241,9 +241,9 @@ fn subscribed_pull_consumers_split_the_group_and_auto_commit() {
     let (a, b) = (make("a"), make("b"));
     // The topic was created by the first send: it reaches the name server a moment later.
     subscribe_when_routed(&a, "Shared");
-    b.subscribe("Shared").unwrap();
+    b.subscribe("Shared", "*").unwrap();
     // `a` subscribed alone first: subscribing again re-checks the group, which now has `b`.
-    a.subscribe("Shared").unwrap();
+    a.subscribe("Shared", "*").unwrap();
     let mut seen = Vec::new();
     for _ in 0..20 {
         for c in [&a, &b] {

@@ -90,6 +90,61 @@ pub struct ProduceArgs {
     /// does (the broker then forwards what another shard owns).
     #[arg(long)]
     pub no_shard_ports: bool,
+    /// Send every message with this delay level (RocketMQ's `DELAY`, 1 and up; a level past
+    /// the last of `--delay-levels` is the last). Consumers report delivery lateness.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "deliver_after")]
+    pub delay_level: Option<u32>,
+    /// The broker's `messageDelayLevel`, to know when a `--delay-level` message is due.
+    #[arg(long, default_value = DEFAULT_DELAY_LEVELS, value_parser = parse_delay_levels)]
+    pub delay_levels: DelayLevels,
+    /// Deliver every message this long after its send (a RocketMQ 5 timer: `TIMER_DELIVER_MS`
+    /// = send time + this, e.g. 5s). Consumers report delivery lateness.
+    #[arg(long, value_parser = parse_duration)]
+    pub deliver_after: Option<Duration>,
+}
+
+/// RocketMQ's default `messageDelayLevel`.
+pub const DEFAULT_DELAY_LEVELS: &str = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h";
+
+/// A broker's delay levels: level `n` waits `.0[n - 1]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DelayLevels(pub Vec<Duration>);
+
+impl DelayLevels {
+    /// How long level `level` waits (levels past the last wait the last's time, as brokers
+    /// clamp them).
+    pub fn delay(&self, level: u32) -> Duration {
+        let index = (level.max(1) as usize - 1).min(self.0.len().saturating_sub(1));
+        self.0.get(index).copied().unwrap_or_default()
+    }
+}
+
+/// `1s 5s 100ms 2m ...`, as a broker's `messageDelayLevel` writes them (1 to 64 levels).
+pub fn parse_delay_levels(text: &str) -> Result<DelayLevels, String> {
+    let levels = text
+        .split_whitespace()
+        .map(parse_duration)
+        .collect::<Result<Vec<_>, _>>()?;
+    if levels.is_empty() || levels.len() > 64 {
+        return Err(format!(
+            "`{text}` has {} delay levels; a broker has 1 to 64 (e.g. `1s 5s 10s`)",
+            levels.len()
+        ));
+    }
+    Ok(DelayLevels(levels))
+}
+
+impl ProduceArgs {
+    /// How long after its send each message is due, with the stamp's rule for it; `None`
+    /// when messages go out for immediate delivery.
+    pub fn due(&self) -> Option<crate::stamp::Due> {
+        use crate::stamp::Due;
+        match (self.delay_level, self.deliver_after) {
+            (Some(level), _) => Some(Due::After(self.delay_levels.delay(level))),
+            (None, Some(after)) => Some(Due::AtWholeMs(after)),
+            (None, None) => None,
+        }
+    }
 }
 
 #[derive(ClapArgs, Debug, Clone)]
@@ -185,6 +240,21 @@ mod tests {
         for text in ["", "s", "-1s", "5 parsecs", "1.2.3", "ten seconds"] {
             let error = parse_duration(text).unwrap_err();
             assert!(error.contains(text.trim()), "{text:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn delay_levels_parse_like_a_brokers_and_clamp_past_the_last() {
+        let levels = parse_delay_levels(DEFAULT_DELAY_LEVELS).unwrap();
+        assert_eq!(levels.0.len(), 18);
+        assert_eq!(levels.delay(1), Duration::from_secs(1));
+        assert_eq!(levels.delay(3), Duration::from_secs(10));
+        assert_eq!(levels.delay(18), Duration::from_secs(7200));
+        assert_eq!(levels.delay(99), Duration::from_secs(7200));
+        let short = parse_delay_levels("100ms 200ms").unwrap();
+        assert_eq!(short.delay(2), Duration::from_millis(200));
+        for bad in ["", "1s parsecs", &"1s ".repeat(65)] {
+            assert!(parse_delay_levels(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -1,6 +1,9 @@
 //! The consuming side: a push consumer whose listener counts each message and its end-to-end
 //! latency, from the send time mqperf stamps in each body (microseconds; see `stamp`) or
-//! else the message's millisecond born timestamp, to its arrival here.
+//! else the message's millisecond born timestamp, to its arrival here. A scheduled message
+//! (its stamp has a due time) also counts its delivery lateness, arrival minus due time, in
+//! a collector of its own; one that came before it was due counts there as an error
+//! (`delivered early`). Producer, broker and consumer clocks are taken to agree (one host).
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -15,16 +18,21 @@ use crate::stamp;
 use crate::stats::{Collector, Recorder};
 
 thread_local! {
-    /// Each listener thread's own recorder, flushed when the thread ends.
-    static RECORDER: RefCell<Option<Recorder>> = const { RefCell::new(None) };
+    /// Each listener thread's own recorders (latency, lateness), flushed when it ends.
+    static RECORDER: RefCell<Option<(Recorder, Recorder)>> = const { RefCell::new(None) };
 }
 
-/// Starts a consumer on `topic`; returns it to be shut down when the run ends.
+/// The error kind of a message delivered before its due time.
+pub const DELIVERED_EARLY: &str = "delivered early";
+
+/// Starts a consumer on `topic` recording latency into `collector` and scheduled messages'
+/// lateness into `lateness`; returns it to be shut down when the run ends.
 pub fn start(
     namesrv: &str,
     topic: &str,
     group: &str,
     collector: &Collector,
+    lateness: &Collector,
 ) -> Result<PushConsumer, String> {
     let namesrv = parse_namesrv(namesrv)?;
     let mut config = PushConsumerConfig::new(namesrv, group);
@@ -35,16 +43,25 @@ pub fn start(
     config.pull_batch = 256;
     // Find a topic's queues soon after it is created, not at the default 20 s.
     config.rebalance_every = Duration::from_secs(1);
-    let template = collector.recorder();
+    let template = (collector.recorder(), lateness.recorder());
     let listener = Listener::Concurrent(Arc::new(move |m: &ReceivedMessage| {
         let now_us = stamp::now_us();
         let sent_us = stamp::sent_us(m.body())
             .unwrap_or_else(|| (m.stored.born_timestamp.max(0) as u64).saturating_mul(1000));
         let latency = Duration::from_micros(now_us.saturating_sub(sent_us));
+        let due_us = stamp::due_us(m.body());
         RECORDER.with(|r| {
             let mut r = r.borrow_mut();
-            let rec = r.get_or_insert_with(|| template.fork());
-            rec.ok(latency);
+            let (latency_rec, lateness_rec) =
+                r.get_or_insert_with(|| (template.0.fork(), template.1.fork()));
+            latency_rec.ok(latency);
+            match due_us {
+                Some(due) if now_us >= due => {
+                    lateness_rec.ok(Duration::from_micros(now_us - due));
+                }
+                Some(_) => lateness_rec.error(DELIVERED_EARLY),
+                None => {}
+            }
         });
         ConsumeResult::Success
     }));

@@ -6,12 +6,13 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
+use bytes::Bytes;
 use shardmq::{InFlight, Message, Producer, ProducerConfig};
 
 use crate::args::{parse_namesrv, Mode, ProduceArgs};
-use crate::stamp::{stamped, Stamper};
+use crate::stamp::{stamped, Stamper, DUE_STAMP_LEN};
 use crate::stats::{Collector, Recorder};
 
 /// How long one send may wait for its acknowledgement.
@@ -111,6 +112,13 @@ pub fn run(
     cpus: &[usize],
 ) -> Result<(), String> {
     let namesrv = parse_namesrv(&args.common.namesrv)?;
+    if args.due().is_some() && args.size < DUE_STAMP_LEN {
+        return Err(format!(
+            "--size {} is too small for a scheduled message's stamp: at least {DUE_STAMP_LEN} \
+             bytes carry its send and due times",
+            args.size
+        ));
+    }
     let producers: Vec<Producer> = (0..args.producers.max(1))
         .map(|i| {
             let mut config = ProducerConfig::new(namesrv.clone(), format!("mqperf-{i}"));
@@ -155,7 +163,7 @@ fn worker(
     let topic = args.common.topic.as_str();
     let mut pacer = Pacer::new(rate);
     let mut sent: u64 = 0;
-    let mut bodies = Stamper::new(args.size);
+    let mut bodies = Stamper::new(args.size, args.due());
     let mut windows: Vec<VecDeque<(InFlight, Instant)>> =
         producers.iter().map(|_| VecDeque::new()).collect();
     let window = if args.mode == Mode::Async {
@@ -169,7 +177,7 @@ fn worker(
                 Mode::Oneway => {
                     let scheduled = pacer.slot(sent);
                     sent += 1;
-                    match p.send_oneway(Message::new(topic, bodies.body(scheduled))) {
+                    match p.send_oneway(message(args, topic, bodies.body(scheduled))) {
                         Ok(()) => rec.ok(scheduled.elapsed()),
                         Err(e) => rec.error(&error_kind(&e)),
                     }
@@ -185,7 +193,7 @@ fn worker(
                     while inflight.len() < window {
                         let scheduled = pacer.slot(sent);
                         sent += 1;
-                        match p.start_send(Message::new(topic, bodies.body(scheduled))) {
+                        match p.start_send(message(args, topic, bodies.body(scheduled))) {
                             Ok(f) => inflight.push_back((f, scheduled)),
                             Err(e) => {
                                 // Counted; the outer loop re-checks the deadline and Ctrl-C
@@ -206,6 +214,17 @@ fn worker(
         while !inflight.is_empty() {
             complete(inflight, rec, true);
         }
+    }
+}
+
+/// A message of `body`, scheduled as the flags ask: at its delay level, or at the time its
+/// stamp says it is due (a `--deliver-after` timer, `TIMER_DELIVER_MS`).
+fn message(args: &ProduceArgs, topic: &str, (body, due_us): (Bytes, Option<u64>)) -> Message {
+    let m = Message::new(topic, body);
+    match (args.delay_level, due_us) {
+        (Some(level), _) => m.with_delay_level(level),
+        (None, Some(due_us)) => m.with_deliver_at(UNIX_EPOCH + Duration::from_micros(due_us)),
+        (None, None) => m,
     }
 }
 

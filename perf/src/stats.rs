@@ -142,55 +142,66 @@ impl Collector {
     /// Starts collecting: samples before `warmup` passes are dropped; lines are printed as
     /// `[  Ns] <label> ...` until `stop` is set.
     pub fn start(label: &'static str, warmup: Duration, stop: Arc<AtomicBool>) -> Collector {
+        Collector::start_with(label, warmup, stop, true)
+    }
+
+    /// [`Collector::start`], printing the per-second lines only when `lines`.
+    pub fn start_with(
+        label: &'static str,
+        warmup: Duration,
+        stop: Arc<AtomicBool>,
+        lines: bool,
+    ) -> Collector {
         let (tx, rx) = flume::unbounded::<Flush>();
-        let handle =
-            std::thread::spawn(move || {
-                let started = Instant::now();
-                let measure_from = started + warmup;
-                let mut totals = Totals {
-                    messages: 0,
-                    errors: BTreeMap::new(),
-                    duration: Duration::ZERO,
-                    hist: histogram(),
-                    rates: Vec::new(),
-                };
-                let mut second = histogram();
-                let (mut second_ok, mut second_errors) = (0u64, 0u64);
-                let mut next_line = measure_from + Duration::from_secs(1);
-                loop {
-                    let done = stop.load(Ordering::Acquire);
-                    match rx.recv_timeout(Duration::from_millis(20)) {
-                        Ok(f) if Instant::now() >= measure_from => {
-                            let _ = second.add(&f.hist);
-                            let _ = totals.hist.add(&f.hist);
-                            second_ok += f.ok;
-                            totals.messages += f.ok;
-                            for (k, v) in f.errors {
-                                second_errors += v;
-                                *totals.errors.entry(k).or_default() += v;
-                            }
+        let handle = std::thread::spawn(move || {
+            let started = Instant::now();
+            let measure_from = started + warmup;
+            let mut totals = Totals {
+                messages: 0,
+                errors: BTreeMap::new(),
+                duration: Duration::ZERO,
+                hist: histogram(),
+                rates: Vec::new(),
+            };
+            let mut second = histogram();
+            let (mut second_ok, mut second_errors) = (0u64, 0u64);
+            let mut next_line = measure_from + Duration::from_secs(1);
+            loop {
+                let done = stop.load(Ordering::Acquire);
+                match rx.recv_timeout(Duration::from_millis(20)) {
+                    Ok(f) if Instant::now() >= measure_from => {
+                        let _ = second.add(&f.hist);
+                        let _ = totals.hist.add(&f.hist);
+                        second_ok += f.ok;
+                        totals.messages += f.ok;
+                        for (k, v) in f.errors {
+                            second_errors += v;
+                            *totals.errors.entry(k).or_default() += v;
                         }
-                        Ok(_) => {}
-                        Err(flume::RecvTimeoutError::Disconnected) => break,
-                        Err(flume::RecvTimeoutError::Timeout) if done => break,
-                        Err(flume::RecvTimeoutError::Timeout) => {}
                     }
-                    if Instant::now() >= next_line {
-                        let n = totals.rates.len() + 1;
+                    Ok(_) => {}
+                    Err(flume::RecvTimeoutError::Disconnected) => break,
+                    Err(flume::RecvTimeoutError::Timeout) if done => break,
+                    Err(flume::RecvTimeoutError::Timeout) => {}
+                }
+                if Instant::now() >= next_line {
+                    let n = totals.rates.len() + 1;
+                    if lines {
                         println!(
                         "[{n:>4}s] {label}: {second_ok:>9}/s  p99 {:>7} us  errors {second_errors}",
                         if second.is_empty() { 0 } else { second.value_at_quantile(0.99) }
                     );
-                        totals.rates.push(second_ok);
-                        second = histogram();
-                        second_ok = 0;
-                        second_errors = 0;
-                        next_line += Duration::from_secs(1);
                     }
+                    totals.rates.push(second_ok);
+                    second = histogram();
+                    second_ok = 0;
+                    second_errors = 0;
+                    next_line += Duration::from_secs(1);
                 }
-                totals.duration = Instant::now().saturating_duration_since(measure_from);
-                totals
-            });
+            }
+            totals.duration = Instant::now().saturating_duration_since(measure_from);
+            totals
+        });
         Collector { tx, handle }
     }
 
@@ -220,6 +231,16 @@ pub struct Summary {
     pub latency_us: Percentiles,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub e2e_latency_us: Option<Percentiles>,
+    /// Scheduled messages (`--delay-level`, `--deliver-after`): arrival minus due time, of
+    /// those that came on time or late. Absent when no scheduled message came.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_lateness_us: Option<Percentiles>,
+    /// Scheduled messages that came on time or late (the lateness histogram's count).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduled_delivered: Option<u64>,
+    /// Scheduled messages that came before they were due (a broker fault, or clocks apart).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivered_early: Option<u64>,
 }
 
 impl Summary {
@@ -234,7 +255,21 @@ impl Summary {
             rate_asked_per_s: None,
             latency_us: Percentiles::of(&t.hist),
             e2e_latency_us: e2e.map(|e| Percentiles::of(&e.hist)),
+            delivery_lateness_us: None,
+            scheduled_delivered: None,
+            delivered_early: None,
         }
+    }
+
+    /// Adds the lateness of scheduled deliveries, when any came.
+    pub fn with_lateness(mut self, lateness: &Totals) -> Summary {
+        let early: u64 = lateness.errors.values().sum();
+        if lateness.messages > 0 || early > 0 {
+            self.delivery_lateness_us = Some(Percentiles::of(&lateness.hist));
+            self.scheduled_delivered = Some(lateness.messages);
+            self.delivered_early = Some(early);
+        }
+        self
     }
 
     pub fn print(&self) {
@@ -252,6 +287,20 @@ impl Summary {
             println!(
                 "end-to-end latency us: p50 {} p90 {} p99 {} p99.9 {} p99.99 {} max {}",
                 p.p50, p.p90, p.p99, p.p999, p.p9999, p.max
+            );
+        }
+        if let Some(p) = &self.delivery_lateness_us {
+            println!(
+                "delivery lateness us: p50 {} p90 {} p99 {} p99.9 {} p99.99 {} max {} \
+                 ({} scheduled messages on time or late, {} early)",
+                p.p50,
+                p.p90,
+                p.p99,
+                p.p999,
+                p.p9999,
+                p.max,
+                self.scheduled_delivered.unwrap_or(0),
+                self.delivered_early.unwrap_or(0)
             );
         }
     }

@@ -320,3 +320,101 @@ fn ctrl_c_ends_a_long_run_with_the_summary_so_far() {
     );
     drop(broker);
 }
+
+/// An e2e run of scheduled messages against `ns`: 200 msg/s for 1 s with `flags`; its JSON.
+fn scheduled_e2e(dir: &Path, ns: SocketAddr, topic: &str, flags: &[&str]) -> serde_json::Value {
+    let json = dir.join(format!("{topic}.json"));
+    let ns = ns.to_string();
+    let mut args = vec![
+        "e2e",
+        "--namesrv",
+        &ns,
+        "--topic",
+        topic,
+        "--rate",
+        "200",
+        "--producers",
+        "1",
+        "--threads",
+        "1",
+        "--duration",
+        "1s",
+        "--warmup",
+        "200ms",
+        "--json",
+        json.to_str().unwrap(),
+    ];
+    args.extend_from_slice(flags);
+    let out = mqperf(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "mqperf failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("delivery lateness us: p50"), "{stdout}");
+    summary(&json)
+}
+
+/// What every scheduled run must show: sends without errors, lateness reported like a
+/// latency, nothing early, and end-to-end latencies that include the delay.
+fn assert_scheduled_summary(s: &serde_json::Value, delay: Duration) {
+    assert_eq!(s["errors"], serde_json::json!({}), "send errors: {s}");
+    assert_percentiles_ordered(&s["delivery_lateness_us"]);
+    let delivered = s["scheduled_delivered"].as_u64().unwrap();
+    assert!(
+        delivered > 50,
+        "only {delivered} scheduled messages came: {s}"
+    );
+    assert_eq!(s["delivered_early"], 0, "{s}");
+    let e2e_p50 = s["e2e_latency_us"]["p50"].as_u64().unwrap();
+    assert!(
+        e2e_p50 >= delay.as_micros() as u64,
+        "end-to-end p50 {e2e_p50} us is below the {delay:?} delay: {s}"
+    );
+}
+
+#[test]
+fn e2e_with_deliver_after_reports_delivery_lateness_and_nothing_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, ns) = broker(&dir.path().join("data"));
+    let s = scheduled_e2e(dir.path(), ns, "PerfTimer", &["--deliver-after", "1s"]);
+    assert_scheduled_summary(&s, Duration::from_secs(1));
+    drop(broker);
+}
+
+#[test]
+fn e2e_with_a_delay_level_reports_delivery_lateness_against_the_levels_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let levels = "300ms 600ms";
+    let b = shardmq_broker::loopback::start_with_conf(
+        &dir.path().join("data"),
+        2,
+        &format!("messageDelayLevel={levels}\n"),
+    )
+    .expect("start a broker on loopback");
+    let s = scheduled_e2e(
+        dir.path(),
+        b.namesrv,
+        "PerfLevel",
+        &["--delay-level", "2", "--delay-levels", levels],
+    );
+    assert_scheduled_summary(&s, Duration::from_millis(600));
+    drop(b.broker);
+}
+
+#[test]
+fn scheduled_sends_refuse_bodies_too_small_for_the_due_time_and_conflicting_flags() {
+    let base = ["produce", "--namesrv", "127.0.0.1:1", "--topic", "T"];
+    let out = mqperf(&[&base[..], &["--size", "12", "--deliver-after", "1s"]].concat());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("--size 12") && stderr.contains("20"),
+        "{stderr}"
+    );
+    let out = mqperf(&[&base[..], &["--delay-level", "2", "--deliver-after", "1s"]].concat());
+    assert!(!out.status.success());
+    let out = mqperf(&[&base[..], &["--delay-level", "0"]].concat());
+    assert!(!out.status.success());
+}

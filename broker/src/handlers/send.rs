@@ -13,7 +13,10 @@ use shardmq_protocol::request::{Refusal, RequestKind};
 use shardmq_protocol::ByteString;
 
 use super::error;
-use super::topic::{effective_queue_id, topic_facts, topic_or_create};
+use super::send_back::{
+    DEFAULT_MAX_RECONSUME_TIMES, DLQ_GROUP_TOPIC_PREFIX, RETRY_GROUP_TOPIC_PREFIX, RETRY_QUEUE_NUMS,
+};
+use super::topic::{effective_queue_id, ensure_topic, topic_facts, topic_or_create};
 use crate::outbox::{Outbox, PendingAck};
 use crate::schedule::{self, waiting_properties, Plan};
 use crate::shard::{Origin, Shard};
@@ -54,8 +57,13 @@ pub fn store_inline(
     // Anything not stored here leaves with its kind decoded from this view: the header is
     // read once (a bad name or queue id is refused by the caller, with the field named).
     let declined = || Inline::Declined(Some(RequestKind::send(request, &view)));
-    // Delayed and timed messages wait elsewhere: the task path plans them.
-    if view.batch || view.queue_id < 0 || schedule::may_wait(view.properties) {
+    // Delayed and timed messages wait elsewhere, and a retry topic's sends may be dead
+    // letters: the task path plans them.
+    if view.batch
+        || view.queue_id < 0
+        || view.topic.starts_with('%')
+        || schedule::may_wait(view.properties)
+    {
         return declined();
     }
     let Some(facts) = topic_facts(shard, view.topic) else {
@@ -173,7 +181,31 @@ pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Com
         return *reply;
     }
     let queue_id = effective_queue_id(shard, view.topic, view.queue_id);
-    let base = append_ref(&view, queue_id, origin, &request.body);
+    let mut base = append_ref(&view, queue_id, origin, &request.body);
+    // A client's own retry copy (its send-back failed) that has used up its retries is a
+    // dead letter: RocketMQ stores it in the group's DLQ instead, undelayed.
+    let dead_letter;
+    let undelayed;
+    if let Some(group) = view.topic.strip_prefix(RETRY_GROUP_TOPIC_PREFIX) {
+        let max = view
+            .max_reconsume_times
+            .unwrap_or(DEFAULT_MAX_RECONSUME_TIMES);
+        if !batch && view.reconsume_times >= max {
+            dead_letter = format!("{DLQ_GROUP_TOPIC_PREFIX}{group}");
+            if let Err(missing) = ensure_topic(shard, &dead_letter, RETRY_QUEUE_NUMS, PERM_WRITE) {
+                return missing.reply(request, &dead_letter);
+            }
+            let mut props = shardmq_protocol::message::Properties::decode(view.properties);
+            props.remove(shardmq_protocol::message::properties::names::DELAY_TIME_LEVEL);
+            undelayed = props.encode();
+            base = AppendRef {
+                topic: &dead_letter,
+                queue_id: 0,
+                properties: &undelayed,
+                ..base
+            };
+        }
+    }
     let mut results: Vec<AppendResult> = Vec::new();
     if batch {
         for entry in decode_batch(&request.body) {
@@ -188,7 +220,7 @@ pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Com
                 }
             };
             if schedule::may_wait(&entry.properties) {
-                match schedule::plan(&shard.config, &entry.properties, schedule::now_ms()) {
+                match schedule::plan(&shard.config, &entry.properties, schedule::now_ms_ceil()) {
                     Ok(Plan::Now) => {}
                     Ok(_) => {
                         return error(
@@ -215,9 +247,9 @@ pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Com
             return error(request, response_code::MESSAGE_ILLEGAL, "empty batch");
         }
     } else {
-        let now = schedule::now_ms();
-        let plan = if schedule::may_wait(view.properties) {
-            match schedule::plan(&shard.config, view.properties, now) {
+        let now = schedule::now_ms_ceil();
+        let plan = if schedule::may_wait(base.properties) {
+            match schedule::plan(&shard.config, base.properties, now) {
                 Ok(plan) => plan,
                 Err(remark) => return error(request, response_code::MESSAGE_ILLEGAL, remark),
             }
@@ -235,7 +267,8 @@ pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Com
                 Some((SCHEDULE_TOPIC, level - 1, props))
             }
             Plan::At(due) => {
-                let props = waiting_properties(view.properties, view.topic, queue_id, due, None);
+                let props =
+                    waiting_properties(base.properties, base.topic, base.queue_id, due, None);
                 Some((TIMER_TOPIC, 0, props))
             }
         };

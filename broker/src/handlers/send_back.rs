@@ -3,7 +3,8 @@
 //! queue of level `3 + reconsumeTimes` (or the level asked for), with reconsume times + 1,
 //! RETRY_TOPIC (the original topic) and ORIGIN_MESSAGE_ID; past `maxReconsumeTimes` (the
 //! header's, else 16) or when the level asked for is negative, the copy goes to
-//! `%DLQ%<group>` at once. Both topics are created on first use (one queue each).
+//! `%DLQ%<group>` at once. Both topics are created on first use with one queue (the retry
+//! topic read-write, the DLQ write-only, as RocketMQ does).
 //!
 //! GET_ALL_DELAY_OFFSET (45): how far each delay level was delivered, summed over shards.
 
@@ -24,7 +25,7 @@ use shardmq_protocol::request::Request;
 use super::error;
 use super::topic::ensure_topic;
 use crate::schedule::deliver::{put, Failure, Outgoing};
-use crate::schedule::{now_ms, waiting_properties};
+use crate::schedule::{now_ms_ceil, waiting_properties};
 use crate::shard::{Origin, Shard};
 use crate::store::engine::SCHEDULE_TOPIC;
 use crate::store::{AppendRef, Position};
@@ -93,7 +94,9 @@ pub async fn handle(
     let dead = reconsume_times >= max || header.delay_level < 0;
     if dead {
         let dlq = format!("{DLQ_GROUP_TOPIC_PREFIX}{group}");
-        if let Err(missing) = ensure_topic(shard, &dlq, RETRY_QUEUE_NUMS, PERM_READ | PERM_WRITE) {
+        // Write-only, as RocketMQ makes it: an operator opens it for reading
+        // (updateTopicPerm, perm 6) to reprocess dead letters.
+        if let Err(missing) = ensure_topic(shard, &dlq, RETRY_QUEUE_NUMS, PERM_WRITE) {
             return missing.reply(request, &dlq);
         }
         props.remove(names::DELAY_TIME_LEVEL);
@@ -130,7 +133,7 @@ pub async fn handle(
         header.delay_level
     };
     let level = levels.clamp(asked).unwrap_or(1);
-    let due = now_ms() + levels.delay(level).as_millis() as i64;
+    let due = now_ms_ceil() + levels.delay(level).as_millis() as i64;
     let waiting = waiting_properties(&props.encode(), &retry, 0, due, Some(level));
     let appended = shard.store.append_ref(&AppendRef {
         topic: SCHEDULE_TOPIC,

@@ -111,7 +111,8 @@ async fn route_send(shard: &Rc<Shard>, m: &Outgoing<'_>) -> Result<(), Failure> 
         properties: Some(ByteString::from(m.properties)),
         reconsume_times: Some(m.reconsume_times),
         unit_mode: None,
-        max_reconsume_times: None,
+        // Where this goes was decided already: never turned into a dead letter on the way.
+        max_reconsume_times: Some(i32::MAX),
         batch: None,
         broker_name: None,
     };

@@ -44,7 +44,7 @@ pub fn may_wait(encoded: &str) -> bool {
         || memchr::memmem::find(bytes, b"TIMER_DEL").is_some()
 }
 
-/// What `encoded` properties ask for, at `now_ms`: RocketMQ's rules. `TIMER_DELAY_SEC` beats
+/// What `encoded` properties ask for, at `now_ms` ([`now_ms_ceil`]): RocketMQ's rules. `TIMER_DELAY_SEC` beats
 /// `TIMER_DELAY_MS`, which beats `TIMER_DELIVER_MS`; a due time more than `timerMaxDelaySec`
 /// away is refused; a level above the highest is clamped; a level with a timer is refused.
 /// The error is the remark for MESSAGE_ILLEGAL.
@@ -138,11 +138,19 @@ pub fn delivered_properties(encoded: &str) -> String {
     props.encode()
 }
 
-/// Milliseconds since the epoch.
+/// Milliseconds since the epoch (rounded down: a due time `d` has come once `now_ms() >= d`).
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Milliseconds since the epoch, rounded up: the base of a due time that must never come
+/// before the sender's clock said "now + delay", to the microsecond.
+pub fn now_ms_ceil() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros().div_ceil(1000) as i64)
 }
 
 #[cfg(test)]

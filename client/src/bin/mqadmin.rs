@@ -8,6 +8,14 @@
 //! mqadmin consumerProgress -n 127.0.0.1:9876 -g MyGroup -t TopicTest
 //! ```
 //!
+//! `consumerProgress` ends with the group's retry and dead-letter depths:
+//!
+//! ```text
+//! Diff Total: 0
+//! Retry Depth: 2 (%RETRY%MyGroup, not yet consumed)
+//! DLQ Depth: 1 (%DLQ%MyGroup, given up on)
+//! ```
+//!
 //! Results go to stdout; an error is one line on stderr and exit status 1 (usage errors are
 //! clap's, exit status 2).
 
@@ -90,7 +98,8 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Print how far a consumer group is behind on each queue of a topic
+    /// Print how far a consumer group is behind on each queue of a topic, and how many of
+    /// its messages wait in its retry topic and sit in its dead-letter topic
     #[command(name = "consumerProgress")]
     ConsumerProgress {
         #[command(flatten)]
@@ -196,7 +205,9 @@ fn run(command: Command) -> Result<(), ClientError> {
             group,
             topic,
         } => {
-            let progress = admin(&common)?.consumer_progress(&group, &topic)?;
+            let admin = admin(&common)?;
+            let progress = admin.consumer_progress(&group, &topic)?;
+            let backlog = admin.retry_backlog(&group)?;
             let total: i64 = progress.iter().map(|q| q.lag).sum();
             let rows = progress
                 .into_iter()
@@ -224,6 +235,14 @@ fn run(command: Command) -> Result<(), ClientError> {
             );
             println!();
             println!("Diff Total: {total}");
+            println!(
+                "Retry Depth: {} (%RETRY%{group}, not yet consumed)",
+                backlog.retry_depth
+            );
+            println!(
+                "DLQ Depth: {} (%DLQ%{group}, given up on)",
+                backlog.dlq_depth
+            );
         }
     }
     Ok(())

@@ -188,6 +188,8 @@ pub struct SendMessageView<'a> {
     pub flag: i32,
     pub properties: &'a str,
     pub reconsume_times: i32,
+    /// `maxReconsumeTimes` when the header has it (a send to a retry topic).
+    pub max_reconsume_times: Option<i32>,
     pub batch: bool,
 }
 
@@ -210,6 +212,7 @@ impl<'a> SendMessageView<'a> {
             flag: 0,
             properties: "",
             reconsume_times: 0,
+            max_reconsume_times: None,
             batch: false,
         };
         for f in ext.fields() {
@@ -237,10 +240,7 @@ impl<'a> SendMessageView<'a> {
                 8 => view.properties = f.value,
                 9 => view.reconsume_times = i32::parse_field(&f).map_err(bad)?,
                 10 => view.batch = bool::parse_field(&f).map_err(bad)?,
-                // Only checked: the typed header refuses a bad one too.
-                11 => {
-                    i32::parse_field(&f).map_err(bad)?;
-                }
+                11 => view.max_reconsume_times = Some(i32::parse_field(&f).map_err(bad)?),
                 _ => {}
             }
         }
