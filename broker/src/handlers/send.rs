@@ -57,13 +57,8 @@ pub fn store_inline(
     // Anything not stored here leaves with its kind decoded from this view: the header is
     // read once (a bad name or queue id is refused by the caller, with the field named).
     let declined = || Inline::Declined(Some(RequestKind::send(request, &view)));
-    // Delayed and timed messages wait elsewhere, and a retry topic's sends may be dead
-    // letters: the task path plans them.
-    if view.batch
-        || view.queue_id < 0
-        || view.topic.starts_with('%')
-        || schedule::may_wait(view.properties)
-    {
+    // A retry topic's sends may be dead letters: the task path decides.
+    if view.batch || view.queue_id < 0 || view.topic.starts_with('%') {
         return declined();
     }
     let Some(facts) = topic_facts(shard, view.topic) else {
@@ -75,6 +70,7 @@ pub fn store_inline(
         return declined();
     }
     let oneway = head.is_oneway();
+    let message = append_ref(&view, queue_id, origin, &request.body);
     let stored = check(
         request,
         view.topic,
@@ -82,10 +78,20 @@ pub fn store_inline(
         shard.config.max_message_bytes,
     )
     .and_then(|()| {
-        shard
-            .store
-            .append_ref(&append_ref(&view, queue_id, origin, &request.body))
-            .map_err(|e| Box::new(store_error(request, &e)))
+        // A delayed or timed message waits in this shard's delay or timer queue; its
+        // acknowledgement names the real queue, as RocketMQ's does.
+        let waiting = wait_plan(shard, &message)
+            .map_err(|remark| Box::new(error(request, response_code::MESSAGE_ILLEGAL, remark)))?;
+        let stored = match &waiting {
+            None => shard.store.append_ref(&message),
+            Some((topic, queue, props)) => shard.store.append_ref(&AppendRef {
+                topic,
+                queue_id: *queue,
+                properties: props,
+                ..message
+            }),
+        };
+        stored.map_err(|e| Box::new(store_error(request, &e)))
     });
     match stored {
         Ok(r) => outbox.ack(PendingAck {
@@ -102,6 +108,31 @@ pub fn store_inline(
         Err(reply) => outbox.reply(*reply),
     }
     Inline::Stored
+}
+
+/// Where a message that asks to wait is stored instead (this shard's delay queue of its
+/// level, or its timer queue) and with which properties; `None` for one that does not
+/// wait. The error is the remark of a MESSAGE_ILLEGAL refusal.
+fn wait_plan(
+    shard: &Shard,
+    m: &AppendRef<'_>,
+) -> Result<Option<(&'static str, i32, String)>, String> {
+    if !schedule::may_wait(m.properties) {
+        return Ok(None);
+    }
+    let now = schedule::now_ms_ceil();
+    Ok(match schedule::plan(&shard.config, m.properties, now)? {
+        Plan::Now => None,
+        Plan::Level(level) => {
+            let due = now + shard.config.delay_levels.delay(level).as_millis() as i64;
+            let props = waiting_properties(m.properties, m.topic, m.queue_id, due, Some(level));
+            Some((SCHEDULE_TOPIC, level - 1, props))
+        }
+        Plan::At(due) => {
+            let props = waiting_properties(m.properties, m.topic, m.queue_id, due, None);
+            Some((TIMER_TOPIC, 0, props))
+        }
+    })
 }
 
 /// What [`store_inline`] did with a request.
@@ -247,30 +278,9 @@ pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Com
             return error(request, response_code::MESSAGE_ILLEGAL, "empty batch");
         }
     } else {
-        let now = schedule::now_ms_ceil();
-        let plan = if schedule::may_wait(base.properties) {
-            match schedule::plan(&shard.config, base.properties, now) {
-                Ok(plan) => plan,
-                Err(remark) => return error(request, response_code::MESSAGE_ILLEGAL, remark),
-            }
-        } else {
-            Plan::Now
-        };
-        // A message that waits is stored on this shard (the real queue's owner) in its
-        // delay queue or timer queue, with where it goes and when.
-        let waiting = match plan {
-            Plan::Now => None,
-            Plan::Level(level) => {
-                let due = now + shard.config.delay_levels.delay(level).as_millis() as i64;
-                let props =
-                    waiting_properties(view.properties, view.topic, queue_id, due, Some(level));
-                Some((SCHEDULE_TOPIC, level - 1, props))
-            }
-            Plan::At(due) => {
-                let props =
-                    waiting_properties(base.properties, base.topic, base.queue_id, due, None);
-                Some((TIMER_TOPIC, 0, props))
-            }
+        let waiting = match wait_plan(shard, &base) {
+            Ok(waiting) => waiting,
+            Err(remark) => return error(request, response_code::MESSAGE_ILLEGAL, remark),
         };
         let req = match &waiting {
             None => base,

@@ -1,7 +1,8 @@
 //! Delay levels on one shard: a message sent with `DELAY` = n waits in this shard's
 //! `SCHEDULE_TOPIC_XXXX` queue n − 1. Within a level every message waits the same time, so
 //! each queue falls due in order: one task per shard walks the queues' heads, delivers what
-//! is due (up to [`BATCH`] at a time per level, concurrently) and sleeps until the earliest
+//! is due (up to [`BATCH`] at a time per level, appended together with one wait for
+//! durability) and sleeps until the earliest
 //! head falls due or `timerPrecisionMs` passes. How far each level was delivered is saved in
 //! `shard-<k>/delayOffset.json` (RocketMQ's layout) at most every [`SAVE_EVERY`] and at stop;
 //! after a crash the messages since the last save are delivered again (at least once).
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 use shardmq_protocol::body::{DelayOffsetTable, JsonBody};
 use tracing::warn;
 
-use super::deliver::{deliver_waiting, Failure};
+use super::deliver::{append_local, deliver_waiting, Failure};
 use super::now_ms;
 use crate::shard::Shard;
 use crate::store::engine::SCHEDULE_TOPIC;
@@ -109,22 +110,31 @@ pub async fn run(shard: Rc<Shard>) {
                 at += 1;
             }
             let first = at - due.len() as u64;
-            let tasks: Vec<_> = due
-                .into_iter()
-                .map(|position| {
-                    let shard = shard.clone();
-                    glommio::spawn_local(async move { deliver_until_done(&shard, position).await })
-                })
-                .collect();
-            let mut done = first;
-            let mut all = true;
-            for task in tasks {
-                let ok = task.await;
-                all &= ok;
-                if all {
-                    done += 1;
+            // Appended here in one batch (one wait for durability); a message whose queue
+            // another shard owns, or that failed for now, in a task of its own.
+            let mut end = 0u64;
+            let mut tasks = Vec::new();
+            for position in due {
+                match append_local(&shard, position) {
+                    Ok(Some(e)) => end = end.max(e),
+                    Err(Failure::Drop(why)) => {
+                        shard.count(|c| c.schedule_dropped += 1);
+                        warn!(shard = shard.id, position = position.raw(), %why, "a delayed message could not be delivered");
+                    }
+                    Ok(None) | Err(Failure::Retry(_)) => {
+                        let shard = shard.clone();
+                        tasks.push(glommio::spawn_local(async move {
+                            deliver_until_done(&shard, position).await
+                        }));
+                    }
                 }
             }
+            let mut all = end == 0 || shard.store.wait_durable(end).await.is_ok();
+            for task in tasks {
+                all &= task.await;
+            }
+            // All or nothing: a batch not wholly stored is tried again (at least once).
+            let done = if all { at } else { first };
             if done > first {
                 wait = Duration::ZERO;
             }

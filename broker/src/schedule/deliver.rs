@@ -153,6 +153,61 @@ async fn route_send(shard: &Rc<Shard>, m: &Outgoing<'_>) -> Result<(), Failure> 
     }
 }
 
+/// Appends the waiting message at `position` to its real queue when this shard owns it,
+/// returning the log end to wait for (`Ok(None)`: another shard owns it, use
+/// [`deliver_waiting`]). Lets a scheduler append a batch and wait for durability once.
+pub fn append_local(shard: &Shard, position: Position) -> Result<Option<u64>, Failure> {
+    let bytes = shard
+        .store
+        .message_at(position)
+        .map_err(|e| store_failure(&e))?;
+    let (message, _) = StoredMessage::decode(&bytes, 0, false).map_err(|e| {
+        Failure::Drop(format!(
+            "waiting message at position {}: {e}",
+            position.raw()
+        ))
+    })?;
+    let real_topic = properties::find(&message.properties, names::REAL_TOPIC).ok_or_else(|| {
+        Failure::Drop(format!(
+            "waiting message at position {} has no REAL_TOPIC",
+            position.raw()
+        ))
+    })?;
+    let Some(facts) = topic_facts(shard, real_topic) else {
+        return Ok(None);
+    };
+    let real_queue = properties::find(&message.properties, names::REAL_QUEUE_ID)
+        .and_then(|q| q.parse::<i32>().ok())
+        .unwrap_or(0);
+    let queue_id = facts.effective_queue_id(real_queue);
+    if shard.moves().owner(real_topic, queue_id, facts.spread) != shard.id {
+        return Ok(None);
+    }
+    if facts.perm & PERM_WRITE == 0 {
+        return Err(Failure::Drop(format!(
+            "topic[{real_topic}] is not writable (perm {})",
+            facts.perm
+        )));
+    }
+    let delivered = super::delivered_properties(&message.properties);
+    shard
+        .store
+        .append_ref(&AppendRef {
+            topic: real_topic,
+            queue_id,
+            flag: message.flag,
+            sys_flag: message.sys_flag,
+            born_timestamp: message.born_timestamp,
+            born_host: message.born_host,
+            body: &message.body,
+            properties: &delivered,
+            reconsume_times: message.reconsume_times,
+            prepared_transaction_offset: 0,
+        })
+        .map(|r| Some(r.end))
+        .map_err(|e| store_failure(&e))
+}
+
 /// Delivers the waiting message stored at `position` (this shard's) to its real topic and
 /// queue, without the properties that made it wait.
 pub async fn deliver_waiting(shard: &Rc<Shard>, position: Position) -> Result<(), Failure> {

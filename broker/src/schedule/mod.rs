@@ -103,7 +103,9 @@ pub fn plan(config: &BrokerConfig, encoded: &str, now_ms: i64) -> Result<Plan, S
 }
 
 /// The properties a waiting copy is stored with: the original ones, plus where it goes
-/// (`REAL_TOPIC`, `REAL_QID`), when (`TIMER_OUT_MS`) and, for a level, which (`DELAY`).
+/// (`REAL_TOPIC`, `REAL_QID`), when (`TIMER_OUT_MS`) and, for a level, which (`DELAY`, set to
+/// the level kept after clamping). Appended to the original string when none of those is set
+/// yet (the usual case: no parse); otherwise set in place.
 pub fn waiting_properties(
     encoded: &str,
     real_topic: &str,
@@ -111,8 +113,36 @@ pub fn waiting_properties(
     due_ms: i64,
     level: Option<i32>,
 ) -> String {
+    use std::fmt::Write;
+    let has = |name: &str| {
+        let bytes = encoded.as_bytes();
+        memchr::memmem::find_iter(bytes, name.as_bytes()).any(|at| {
+            (at == 0 || bytes[at - 1] == 0x02) && bytes.get(at + name.len()) == Some(&0x01)
+        })
+    };
+    let level_kept = level.is_none_or(|level| {
+        properties::find(encoded, names::DELAY_TIME_LEVEL)
+            .is_some_and(|v| v.parse::<i32>() == Ok(level))
+    });
+    let appendable = level_kept
+        && !has(names::REAL_TOPIC)
+        && !has(names::REAL_QUEUE_ID)
+        && !has(names::TIMER_OUT_MS)
+        && (encoded.is_empty() || encoded.ends_with(properties::PROPERTY_SEPARATOR));
+    if appendable {
+        let mut out = String::with_capacity(encoded.len() + real_topic.len() + 64);
+        out.push_str(encoded);
+        // Names are constants and values topic names and numbers: no separators in them.
+        let _ = write!(
+            out,
+            "{}\u{1}{real_topic}\u{2}{}\u{1}{real_queue}\u{2}{}\u{1}{due_ms}\u{2}",
+            names::REAL_TOPIC,
+            names::REAL_QUEUE_ID,
+            names::TIMER_OUT_MS
+        );
+        return out;
+    }
     let mut props = Properties::decode(encoded);
-    // Names and values here are the broker's own (topic names, numbers): always valid.
     let _ = props.set(names::REAL_TOPIC, real_topic);
     let _ = props.set(names::REAL_QUEUE_ID, &real_queue.to_string());
     let _ = props.set(names::TIMER_OUT_MS, &due_ms.to_string());
@@ -124,18 +154,25 @@ pub fn waiting_properties(
 
 /// The properties a waiting message is delivered with: its own, less what made it wait
 /// (`DELAY`, `TIMER_DELIVER_MS`, `TIMER_DELAY_SEC`, `TIMER_DELAY_MS`). `REAL_TOPIC`,
-/// `REAL_QID` and `TIMER_OUT_MS` stay, as in RocketMQ.
+/// `REAL_QID` and `TIMER_OUT_MS` stay, as in RocketMQ. One pass, no parse into pairs.
 pub fn delivered_properties(encoded: &str) -> String {
-    let mut props = Properties::decode(encoded);
-    for name in [
-        names::DELAY_TIME_LEVEL,
-        names::TIMER_DELIVER_MS,
-        names::TIMER_DELAY_SEC,
-        names::TIMER_DELAY_MS,
-    ] {
-        while props.remove(name).is_some() {}
+    let mut out = String::with_capacity(encoded.len());
+    for (name, value) in properties::iter(encoded) {
+        if matches!(
+            name,
+            names::DELAY_TIME_LEVEL
+                | names::TIMER_DELIVER_MS
+                | names::TIMER_DELAY_SEC
+                | names::TIMER_DELAY_MS
+        ) {
+            continue;
+        }
+        out.push_str(name);
+        out.push(properties::NAME_VALUE_SEPARATOR);
+        out.push_str(value);
+        out.push(properties::PROPERTY_SEPARATOR);
     }
-    props.encode()
+    out
 }
 
 /// Milliseconds since the epoch (rounded down: a due time `d` has come once `now_ms() >= d`).
@@ -222,6 +259,33 @@ mod tests {
             ("KEYS", "k"),
             ("UNIQ_KEY", "AB")
         ])));
+    }
+
+    #[test]
+    fn waiting_properties_appended_or_set_in_place_read_the_same() {
+        // Appended: nothing to replace.
+        let plain = props(&[("TAGS", "t"), ("TIMER_DELAY_MS", "5")]);
+        let fast = Properties::decode(&waiting_properties(&plain, "real", 2, 77, None));
+        assert_eq!(fast.get("REAL_TOPIC"), Some("real"));
+        assert_eq!(fast.get("REAL_QID"), Some("2"));
+        assert_eq!(fast.get("TIMER_OUT_MS"), Some("77"));
+        assert_eq!(fast.len(), 5);
+        // A message that waited before (REAL_TOPIC set) and a clamped level: set in place, once.
+        let again = props(&[
+            ("REAL_TOPIC", "old"),
+            ("DELAY", "99"),
+            ("TIMER_OUT_MS", "1"),
+        ]);
+        let slow = Properties::decode(&waiting_properties(&again, "new", 0, 88, Some(18)));
+        assert_eq!(slow.get("REAL_TOPIC"), Some("new"));
+        assert_eq!(slow.get("DELAY"), Some("18"));
+        assert_eq!(slow.get("TIMER_OUT_MS"), Some("88"));
+        assert_eq!(slow.len(), 4);
+        // A user property whose name merely ends like ours does not count as ours.
+        let lookalike = props(&[("MY_REAL_TOPIC", "x")]);
+        let p = Properties::decode(&waiting_properties(&lookalike, "r", 1, 5, None));
+        assert_eq!(p.get("MY_REAL_TOPIC"), Some("x"));
+        assert_eq!(p.get("REAL_TOPIC"), Some("r"));
     }
 
     #[test]

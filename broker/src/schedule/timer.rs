@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use super::delay::deliver_until_done;
+use super::deliver::{append_local, Failure};
 use super::now_ms;
 use crate::shard::Shard;
 use crate::store::engine::TIMER_TOPIC;
@@ -452,7 +453,9 @@ pub async fn run(shard: Rc<Shard>) {
             in_flight -= 1;
             if done {
                 wheel.delivered(bucket);
-            } else if !stopping {
+            } else {
+                // Not stored (a failed write, or the shard stopping): due again at once; at
+                // a stop it stays in its bucket file for the next start.
                 wheel.due.push(Reverse((record, bucket)));
             }
         }
@@ -478,16 +481,44 @@ pub async fn run(shard: Rc<Shard>) {
         if let Err(e) = wheel.advance(now).await {
             warn!(shard = shard.id, "advancing the timer wheel: {e}; retrying");
         }
-        // Deliver what is due.
-        while !stopping && in_flight < MAX_IN_FLIGHT {
+        // Deliver what is due: appended here in a batch that waits for durability once;
+        // a record whose queue another shard owns (or that failed for now) in a task.
+        let mut batch: Vec<(Record, i64)> = Vec::new();
+        let mut batch_end = 0u64;
+        while !stopping && in_flight + batch.len() < MAX_IN_FLIGHT {
             let Some((record, bucket)) = wheel.pop_due(now) else {
                 break;
             };
-            in_flight += 1;
+            let position = Position::from_raw(record.position);
+            match append_local(&shard, position) {
+                Ok(Some(end)) => {
+                    batch.push((record, bucket));
+                    batch_end = batch_end.max(end);
+                }
+                Err(Failure::Drop(why)) => {
+                    shard.count(|c| c.schedule_dropped += 1);
+                    warn!(shard = shard.id, position = record.position, %why, "a timed message could not be delivered");
+                    wheel.delivered(bucket);
+                }
+                Ok(None) | Err(Failure::Retry(_)) => {
+                    in_flight += 1;
+                    let (shard, done_tx) = (shard.clone(), done_tx.clone());
+                    glommio::spawn_local(async move {
+                        let done = deliver_until_done(&shard, position).await;
+                        let _ = done_tx.send((bucket, record, done));
+                    })
+                    .detach();
+                }
+            }
+        }
+        if !batch.is_empty() {
+            in_flight += batch.len();
             let (shard, done_tx) = (shard.clone(), done_tx.clone());
             glommio::spawn_local(async move {
-                let done = deliver_until_done(&shard, Position::from_raw(record.position)).await;
-                let _ = done_tx.send((bucket, record, done));
+                let durable = shard.store.wait_durable(batch_end).await.is_ok();
+                for (record, bucket) in batch {
+                    let _ = done_tx.send((bucket, record, durable));
+                }
             })
             .detach();
         }
