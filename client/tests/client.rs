@@ -1,34 +1,16 @@
 //! The client against a real broker (standalone, embedded name server) on 127.0.0.1.
 
+mod common;
+
+use common::{assign_when_routed, broker};
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use shardmq::{
     Message, Producer, ProducerConfig, PullConsumer, PullConsumerConfig, QueueSelector, StartFrom,
 };
-use shardmq_broker::Broker;
 use shardmq_testkit::free_port;
-
-/// A standalone broker with 2 shards; returns it and its name server address.
-fn broker(dir: &std::path::Path) -> (Broker, SocketAddr) {
-    let b = shardmq_broker::loopback::start(dir, 2).expect("start a broker on loopback");
-    (b.broker, b.namesrv)
-}
-
-/// A topic created by a first send reaches the name server a moment later (the broker
-/// re-registers when its topic table changes): retry until it is routed.
-fn assign_when_routed(consumer: &PullConsumer, topic: &str) {
-    for _ in 0..60 {
-        match consumer.assign(topic) {
-            Ok(()) => return,
-            Err(shardmq::ClientError::NoRoute { .. }) => {
-                std::thread::sleep(Duration::from_millis(50))
-            }
-            Err(e) => panic!("assign {topic}: {e}"),
-        }
-    }
-    panic!("{topic} never got a route");
-}
 
 /// [`assign_when_routed`] for a group subscription.
 fn subscribe_when_routed(consumer: &PullConsumer, topic: &str) {

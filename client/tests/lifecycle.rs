@@ -4,6 +4,10 @@
 //! pull consumer's long polling and tag expressions. The broker runs with short delay
 //! levels (`messageDelayLevel`), so retries come within a second.
 
+mod common;
+
+use common::{assign_when_routed, push_config, wait_until};
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -11,8 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use shardmq::{
     Admin, ConsumeResult, Listener, Message, Producer, ProducerConfig, PullConsumer,
-    PullConsumerConfig, PushConsumer, PushConsumerConfig, QueueSelector, ReceivedMessage,
-    RetryBacklog,
+    PullConsumerConfig, PushConsumer, QueueSelector, ReceivedMessage, RetryBacklog,
 };
 use shardmq_broker::Broker;
 
@@ -24,25 +27,6 @@ fn broker(dir: &std::path::Path) -> (Broker, SocketAddr) {
     let b = shardmq_broker::loopback::start_with_conf(&dir.join("data"), 2, LEVELS)
         .expect("start a broker on loopback");
     (b.broker, b.namesrv)
-}
-
-fn push_config(ns: SocketAddr, group: &str) -> PushConsumerConfig {
-    let mut c = PushConsumerConfig::new(vec![ns], group);
-    c.rebalance_every = Duration::from_millis(500);
-    c.commit_every = Duration::from_millis(200);
-    c.suspend = Duration::from_millis(500);
-    c
-}
-
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f()
 }
 
 /// One delivery as a listener saw it.
@@ -396,19 +380,6 @@ fn pull_arrivals(
         }
     }
     got
-}
-
-fn assign_when_routed(consumer: &PullConsumer, topic: &str) {
-    for _ in 0..100 {
-        match consumer.assign(topic) {
-            Ok(()) => return,
-            Err(shardmq::ClientError::NoRoute { .. }) => {
-                std::thread::sleep(Duration::from_millis(50))
-            }
-            Err(e) => panic!("assign {topic}: {e}"),
-        }
-    }
-    panic!("{topic} never got a route");
 }
 
 #[test]

@@ -1,22 +1,19 @@
 //! Push consumers against a real broker: clustering with a member leaving midway, orderly
 //! listeners, broadcasting.
 
+mod common;
+
+use common::{broker, push_config, wait_until};
+
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use shardmq::{
     ConsumeResult, Listener, Message, MessageModel, Producer, ProducerConfig, PushConsumer,
     PushConsumerConfig, QueueSelector, ReceivedMessage,
 };
-use shardmq_broker::Broker;
-
-/// A standalone broker with 2 shards; returns it and its name server address.
-fn broker(dir: &std::path::Path) -> (Broker, SocketAddr) {
-    let b = shardmq_broker::loopback::start(dir, 2).expect("start a broker on loopback");
-    (b.broker, b.namesrv)
-}
 
 type Seen = Arc<Mutex<Vec<String>>>;
 
@@ -31,23 +28,9 @@ fn recorder(seen: &Seen) -> Arc<dyn Fn(&ReceivedMessage) -> ConsumeResult + Send
 }
 
 fn config(ns: SocketAddr, group: &str, id: &str) -> PushConsumerConfig {
-    let mut c = PushConsumerConfig::new(vec![ns], group);
+    let mut c = push_config(ns, group);
     c.client_id = id.into();
-    c.rebalance_every = Duration::from_millis(500);
-    c.commit_every = Duration::from_millis(200);
-    c.suspend = Duration::from_millis(500);
     c
-}
-
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f()
 }
 
 /// The queues of topic `Split` a member holds (not its group's retry queue).

@@ -127,15 +127,22 @@ impl Stamper {
         (self.arena.split().freeze(), due_us)
     }
 
-    /// Microseconds since the Unix epoch at `at`.
+    /// Microseconds since the Unix epoch at `at`. The base pairs a monotonic and a wall
+    /// reading taken together (re-read every [`REBASE_EVERY`]); `at` may lie before the base
+    /// (a paced send's scheduled time when the sender is behind), so it is placed relative to
+    /// the base either way, never given the base's wall time.
     fn wall_us(&mut self, at: Instant) -> u64 {
-        let since = at.saturating_duration_since(self.base);
-        if since >= REBASE_EVERY {
-            self.base = at;
+        let now = Instant::now();
+        if now.saturating_duration_since(self.base) >= REBASE_EVERY {
+            self.base = now;
             self.base_us = now_us();
-            return self.base_us;
         }
-        self.base_us + since.as_micros() as u64
+        match at.checked_duration_since(self.base) {
+            Some(after) => self.base_us + after.as_micros() as u64,
+            None => self
+                .base_us
+                .saturating_sub(self.base.duration_since(at).as_micros() as u64),
+        }
     }
 }
 
@@ -173,6 +180,22 @@ mod tests {
         assert!(
             at >= before && at <= now_us(),
             "{at} outside [{before}, now]"
+        );
+    }
+
+    #[test]
+    fn a_past_instant_is_stamped_with_its_own_wall_time_even_right_after_a_rebase() {
+        // A paced sender behind schedule stamps its scheduled instant, tens of ms ago; the
+        // stamp must say so (else due times move later and deliveries look early).
+        let mut stamper = Stamper::new(64, None);
+        std::thread::sleep(REBASE_EVERY + Duration::from_millis(10));
+        let at = Instant::now() - Duration::from_millis(40);
+        let (body, _) = stamper.body(at);
+        let stamped = sent_us(&body).unwrap();
+        let expected = now_us() - 40_000;
+        assert!(
+            stamped.abs_diff(expected) < 5_000,
+            "stamped {stamped}, expected about {expected}"
         );
     }
 

@@ -24,7 +24,7 @@ use shardmq_protocol::request::Request;
 
 use super::error;
 use super::topic::ensure_topic;
-use crate::schedule::deliver::{put, Failure, Outgoing};
+use crate::schedule::deliver::{put, Failure};
 use crate::schedule::{now_ms_ceil, waiting_properties};
 use crate::shard::{Origin, Shard};
 use crate::store::engine::SCHEDULE_TOPIC;
@@ -103,7 +103,7 @@ pub async fn handle(
         let encoded = props.encode();
         let stored = put(
             shard,
-            &Outgoing {
+            &AppendRef {
                 topic: &dlq,
                 queue_id: 0,
                 flag: message.flag,
@@ -113,6 +113,7 @@ pub async fn handle(
                 body: &message.body,
                 properties: &encoded,
                 reconsume_times: reconsume_times + 1,
+                prepared_transaction_offset: 0,
             },
         )
         .await;

@@ -3,7 +3,6 @@
 //! case: the message waited on the shard that owns its real queue), else sent as a typed
 //! SEND_MESSAGE_V2 through the spine's router to the owner, like any client's send.
 
-use std::net::SocketAddr;
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -18,20 +17,6 @@ use shardmq_protocol::ByteString;
 use crate::handlers::{route_boxed, topic_facts, DEFAULT_TOPIC};
 use crate::shard::{Origin, Shard};
 use crate::store::{AppendRef, Position, StoreError};
-
-/// A message the broker puts into a queue.
-#[derive(Debug, Clone, Copy)]
-pub struct Outgoing<'a> {
-    pub topic: &'a str,
-    pub queue_id: i32,
-    pub flag: i32,
-    pub sys_flag: i32,
-    pub born_timestamp: i64,
-    pub born_host: SocketAddr,
-    pub body: &'a [u8],
-    pub properties: &'a str,
-    pub reconsume_times: i32,
-}
 
 /// Why a message was not put.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,8 +44,9 @@ fn store_failure(e: &StoreError) -> Failure {
     }
 }
 
-/// Puts `m` into its queue and waits until it is durable there.
-pub async fn put(shard: &Rc<Shard>, m: &Outgoing<'_>) -> Result<(), Failure> {
+/// Puts `m` (a message the broker itself stores) into its queue and waits until it is
+/// durable there.
+pub async fn put(shard: &Rc<Shard>, m: &AppendRef<'_>) -> Result<(), Failure> {
     if let Some(facts) = topic_facts(shard, m.topic) {
         let queue_id = facts.effective_queue_id(m.queue_id);
         let owner = shard.moves().owner(m.topic, queue_id, facts.spread);
@@ -73,18 +59,7 @@ pub async fn put(shard: &Rc<Shard>, m: &Outgoing<'_>) -> Result<(), Failure> {
             }
             let stored = shard
                 .store
-                .append_ref(&AppendRef {
-                    topic: m.topic,
-                    queue_id,
-                    flag: m.flag,
-                    sys_flag: m.sys_flag,
-                    born_timestamp: m.born_timestamp,
-                    born_host: m.born_host,
-                    body: m.body,
-                    properties: m.properties,
-                    reconsume_times: m.reconsume_times,
-                    prepared_transaction_offset: 0,
-                })
+                .append_ref(&AppendRef { queue_id, ..*m })
                 .map_err(|e| store_failure(&e))?;
             return shard
                 .store
@@ -98,7 +73,7 @@ pub async fn put(shard: &Rc<Shard>, m: &Outgoing<'_>) -> Result<(), Failure> {
 
 /// `m` as a client's SEND_MESSAGE_V2, through the router (to the owner, auto-creating the
 /// topic as a client's first send would).
-async fn route_send(shard: &Rc<Shard>, m: &Outgoing<'_>) -> Result<(), Failure> {
+async fn route_send(shard: &Rc<Shard>, m: &AppendRef<'_>) -> Result<(), Failure> {
     let header = SendMessageRequestHeaderV2 {
         producer_group: ByteString::from_static("SHARDMQ_SCHEDULE_PRODUCER"),
         topic: ByteString::from(m.topic),
@@ -157,28 +132,11 @@ async fn route_send(shard: &Rc<Shard>, m: &Outgoing<'_>) -> Result<(), Failure> 
 /// returning the log end to wait for (`Ok(None)`: another shard owns it, use
 /// [`deliver_waiting`]). Lets a scheduler append a batch and wait for durability once.
 pub fn append_local(shard: &Shard, position: Position) -> Result<Option<u64>, Failure> {
-    let bytes = shard
-        .store
-        .message_at(position)
-        .map_err(|e| store_failure(&e))?;
-    let (message, _) = StoredMessage::decode(&bytes, 0, false).map_err(|e| {
-        Failure::Drop(format!(
-            "waiting message at position {}: {e}",
-            position.raw()
-        ))
-    })?;
-    let real_topic = properties::find(&message.properties, names::REAL_TOPIC).ok_or_else(|| {
-        Failure::Drop(format!(
-            "waiting message at position {} has no REAL_TOPIC",
-            position.raw()
-        ))
-    })?;
+    let (message, real_queue) = read_waiting(shard, position)?;
+    let real_topic = real_topic(&message);
     let Some(facts) = topic_facts(shard, real_topic) else {
         return Ok(None);
     };
-    let real_queue = properties::find(&message.properties, names::REAL_QUEUE_ID)
-        .and_then(|q| q.parse::<i32>().ok())
-        .unwrap_or(0);
     let queue_id = facts.effective_queue_id(real_queue);
     if shard.moves().owner(real_topic, queue_id, facts.spread) != shard.id {
         return Ok(None);
@@ -211,6 +169,30 @@ pub fn append_local(shard: &Shard, position: Position) -> Result<Option<u64>, Fa
 /// Delivers the waiting message stored at `position` (this shard's) to its real topic and
 /// queue, without the properties that made it wait.
 pub async fn deliver_waiting(shard: &Rc<Shard>, position: Position) -> Result<(), Failure> {
+    let (message, real_queue) = read_waiting(shard, position)?;
+    let real_topic = real_topic(&message);
+    let delivered = super::delivered_properties(&message.properties);
+    put(
+        shard,
+        &AppendRef {
+            topic: real_topic,
+            queue_id: real_queue,
+            flag: message.flag,
+            sys_flag: message.sys_flag,
+            born_timestamp: message.born_timestamp,
+            born_host: message.born_host,
+            body: &message.body,
+            properties: &delivered,
+            reconsume_times: message.reconsume_times,
+            prepared_transaction_offset: 0,
+        },
+    )
+    .await
+}
+
+/// The waiting message at `position` (this shard's) and its real queue; one without
+/// `REAL_TOPIC` is not a waiting message.
+fn read_waiting(shard: &Shard, position: Position) -> Result<(StoredMessage, i32), Failure> {
     let bytes = shard
         .store
         .message_at(position)
@@ -221,29 +203,19 @@ pub async fn deliver_waiting(shard: &Rc<Shard>, position: Position) -> Result<()
             position.raw()
         ))
     })?;
-    let real_topic = properties::find(&message.properties, names::REAL_TOPIC).ok_or_else(|| {
-        Failure::Drop(format!(
+    if properties::find(&message.properties, names::REAL_TOPIC).is_none() {
+        return Err(Failure::Drop(format!(
             "waiting message at position {} has no REAL_TOPIC",
             position.raw()
-        ))
-    })?;
+        )));
+    }
     let real_queue = properties::find(&message.properties, names::REAL_QUEUE_ID)
         .and_then(|q| q.parse::<i32>().ok())
         .unwrap_or(0);
-    let delivered = super::delivered_properties(&message.properties);
-    put(
-        shard,
-        &Outgoing {
-            topic: real_topic,
-            queue_id: real_queue,
-            flag: message.flag,
-            sys_flag: message.sys_flag,
-            born_timestamp: message.born_timestamp,
-            born_host: message.born_host,
-            body: &message.body,
-            properties: &delivered,
-            reconsume_times: message.reconsume_times,
-        },
-    )
-    .await
+    Ok((message, real_queue))
+}
+
+/// The `REAL_TOPIC` of a message [`read_waiting`] returned.
+fn real_topic(message: &StoredMessage) -> &str {
+    properties::find(&message.properties, names::REAL_TOPIC).unwrap_or_default()
 }
