@@ -557,6 +557,51 @@ fn lookups_by_time_by_key_and_earliest_store_time() {
     });
 }
 
+#[test]
+fn waiting_copies_carry_their_due_time_in_the_consume_queue_before_and_after_a_reopen() {
+    // The schedule and timer topics keep each message's due time (TIMER_OUT_MS) where other
+    // topics keep the tag's hash, at append and when recovery re-dispatches; their copies
+    // are not indexed.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_owned();
+    run(async move {
+        let (store, _) = Store::open(config(&path)).await.unwrap();
+        for (topic, due) in [
+            ("SCHEDULE_TOPIC_XXXX", 1_800_000_000_123i64),
+            ("rmq_sys_wheel_timer", 42),
+        ] {
+            let mut waiting = request(topic, 0, "w", "tagA", "k-waiting");
+            waiting.properties =
+                format!("TAGS\u{1}tagA\u{2}KEYS\u{1}k-waiting\u{2}TIMER_OUT_MS\u{1}{due}\u{2}")
+                    .into();
+            store.put(&waiting).await.unwrap();
+            assert_eq!(store.entry(topic, 0, 0).unwrap().tag_hash, due, "{topic}");
+            assert!(store
+                .query_by_key(topic, "k-waiting", 0, i64::MAX, 10)
+                .unwrap()
+                .is_empty());
+        }
+        store
+            .put(&request("T", 0, "t", "tagA", "k-plain"))
+            .await
+            .unwrap();
+        assert_ne!(store.entry("T", 0, 0).unwrap().tag_hash, 42);
+        // Dropped without closing: reopened from the consume queue, or re-dispatched from the
+        // log past the last checkpoint; the due times are there either way.
+        drop(store);
+        let (store, _) = Store::open(config(&path)).await.unwrap();
+        assert_eq!(
+            store.entry("SCHEDULE_TOPIC_XXXX", 0, 0).unwrap().tag_hash,
+            1_800_000_000_123
+        );
+        assert_eq!(
+            store.entry("rmq_sys_wheel_timer", 0, 0).unwrap().tag_hash,
+            42
+        );
+        store.close().await.unwrap();
+    });
+}
+
 const CHILD_ENV: &str = "SHARDMQ_STORE_CRASH_CHILD";
 
 /// In the child: append forever, printing each acknowledged queue offset.

@@ -430,9 +430,19 @@ brokerIP1 = 127.0.0.1
 maxTopicCount = 500
 maxConnectionsPerShard = 64
 forwardTimeoutMillis = 750
+messageDelayLevel = 1s 2m 3h
+timerMaxDelaySec = 3600
+timerPrecisionMs = 20
 ";
         let (config, warnings) = resolve_with_conf(text, &[]).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(config.delay_levels.max_level(), 3);
+        assert_eq!(
+            config.delay_levels.delay(2),
+            std::time::Duration::from_secs(120)
+        );
+        assert_eq!(config.timer_max_delay, std::time::Duration::from_secs(3600));
+        assert_eq!(config.timer_precision, std::time::Duration::from_millis(20));
         assert_eq!(config.cluster, "ProdCluster");
         assert_eq!(config.broker_name, "broker-b");
         assert_eq!(config.broker_id, 3);
@@ -498,6 +508,11 @@ forwardTimeoutMillis = 750
             ("maxTopicCount=0", "1 to 100000000"),
             ("maxConnectionsPerShard=many", "1 to 100000000"),
             ("forwardTimeoutMillis=0", "1 to 600000"),
+            ("messageDelayLevel=1s 5x", "unknown unit"),
+            ("messageDelayLevel=", "0 levels"),
+            ("timerMaxDelaySec=0", "1 to 2592000"),
+            ("timerMaxDelaySec=2592001", "1 to 2592000"),
+            ("timerPrecisionMs=5", "10 to 1000"),
             ("listenPort=70000", "port number"),
             ("brokerIP1=not-an-ip", "IP address"),
             ("brokerIP1=0.0.0.0", "not 0.0.0.0"),

@@ -361,11 +361,17 @@ pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
 /// Where timed messages wait (queue 0), each shard its own.
 pub const TIMER_TOPIC: &str = "rmq_sys_wheel_timer";
 
+/// Whether `topic` is where delayed or timed messages wait. Their copies are not indexed:
+/// key queries name a real topic, and the delivered copy is indexed under it.
+fn is_waiting_topic(topic: &str) -> bool {
+    topic.len() == SCHEDULE_TOPIC.len() && (topic == SCHEDULE_TOPIC || topic == TIMER_TOPIC)
+}
+
 /// The consume-queue entry's tag field: the tag's hash, except in the schedule and timer
 /// topics, where it is the message's due time (`TIMER_OUT_MS`, ms), so the schedulers read
 /// what is due without reading the log (RocketMQ does the same).
 fn tag_code(topic: &str, tags: &str, encoded: &str) -> i64 {
-    if topic.len() == SCHEDULE_TOPIC.len() && (topic == SCHEDULE_TOPIC || topic == TIMER_TOPIC) {
+    if is_waiting_topic(topic) {
         return properties::find(encoded, properties::names::TIMER_OUT_MS)
             .and_then(|due| due.parse().ok())
             .unwrap_or(0);
@@ -555,7 +561,10 @@ impl Store {
                 .map_err(|e| StoreError::Invalid(e.to_string()))
         })?;
         queue.next_offset += 1;
-        let (tags, key_hashes) = tags_and_key_hashes(req.properties);
+        let (tags, mut key_hashes) = tags_and_key_hashes(req.properties);
+        if is_waiting_topic(req.topic) {
+            key_hashes = KeyHashes::default();
+        }
         let entry = CqEntry {
             position: appended.position,
             size: size as u32,
@@ -1043,10 +1052,11 @@ fn redispatch(log: &CommitLog, inner: &mut Inner, from: u64, to: u64) -> StoreRe
             warn!(topic = %m.topic, queue_id = m.queue_id, queue_offset, have = q.cq.max_offset(), "consume queue is missing entries before the checkpoint; skipping");
         }
         q.next_offset = q.cq.max_offset();
-        if inner
-            .index
-            .last_position()
-            .is_none_or(|last| entry.position.raw() > last)
+        if !is_waiting_topic(&m.topic)
+            && inner
+                .index
+                .last_position()
+                .is_none_or(|last| entry.position.raw() > last)
         {
             inner
                 .index
