@@ -23,13 +23,13 @@ while True:
     except OSError: pass')
 # Short delay levels (level n = n x 100 ms up to 1 s) so the retry and delay cases run in
 # seconds; the rules are RocketMQ's, only the times are shorter.
-printf 'messageDelayLevel=100ms 200ms 300ms 400ms 500ms 600ms 700ms 800ms 900ms 1s 1s 1s 1s 1s 1s 1s 1s 1s\n' > "$work/broker.conf"
+printf 'messageDelayLevel=100ms 200ms 300ms 400ms 500ms 600ms 700ms 800ms 900ms 1s 1s 1s 1s 1s 1s 1s 1s 1s\nmappedFileSizeCommitLog=67108864\n' > "$work/broker.conf"
 "$root/target/debug/mqbroker" --listen "127.0.0.1:$listen" --shard-port-base "$shard_base" \
   --namesrv-listen "127.0.0.1:$namesrv" --data "$work/data" --shards 2 \
   --config "$work/broker.conf" > "$work/broker.log" 2>&1 &
 broker=$!
-# The broker preallocates a 1 GiB commit-log segment per shard: remove the work dir (data,
-# logs) on exit, or every run leaves gigabytes behind; failures print the logs first.
+# The broker preallocates a commit-log segment per shard (64 MiB here): remove the work dir
+# (data, logs) on exit; failures print the logs first.
 cleanup() {
   kill -TERM "$broker" 2>/dev/null || true
   wait "$broker" 2>/dev/null || true

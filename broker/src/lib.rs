@@ -7,7 +7,8 @@
 //! [`conn`], [`outbox`] and [`handlers`] (the remoting requests), [`routing`] and [`moves`] (which shard
 //! owns a queue), [`registration`] (name servers), [`store`] (the per-shard storage engine),
 //! [`loopback`] (a standalone broker on free loopback ports, for other crates' tests),
-//! [`schedule`] (delayed, timed and retried messages).
+//! [`schedule`] (delayed, timed and retried messages), [`retention`] (deleting old segments
+//! on a schedule).
 
 pub mod config;
 pub mod conn;
@@ -16,6 +17,7 @@ pub mod loopback;
 pub mod moves;
 pub mod outbox;
 pub mod registration;
+pub mod retention;
 pub mod routing;
 pub mod runtime;
 pub mod schedule;

@@ -32,11 +32,22 @@ pub fn start(data: &Path, shards: usize) -> std::io::Result<Loopback> {
     start_with_conf(data, shards, "")
 }
 
+/// CommitLog segments of test brokers: 64 MiB, not RocketMQ's 1 GiB (`conf` may say
+/// otherwise).
+pub const TEST_SEGMENT_BYTES: u64 = 64 << 20;
+
 /// [`start`] with `broker.conf` lines (`messageDelayLevel=100ms 200ms 300ms`, ...), written
-/// beside the data directory as `<data>.conf`.
+/// beside the data directory as `<data>.conf`, after a default of [`TEST_SEGMENT_BYTES`]
+/// segments.
 pub fn start_with_conf(data: &Path, shards: usize, conf: &str) -> std::io::Result<Loopback> {
     let conf_path = data.with_extension("conf");
-    std::fs::write(&conf_path, conf)?;
+    let segment = "mappedFileSizeCommitLog";
+    let defaults = if conf.contains(segment) {
+        String::new()
+    } else {
+        format!("{segment}={TEST_SEGMENT_BYTES}\n")
+    };
+    std::fs::write(&conf_path, format!("{defaults}{conf}"))?;
     let mut last_error = None;
     for _ in 0..10 {
         let (listen, base, ns) = (free_port()?, free_port()?, free_port()?);

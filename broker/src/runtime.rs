@@ -214,6 +214,9 @@ async fn run_shard(
         FlushDiskType::Sync => FlushMode::Sync,
     };
     store_config.retention_hours = config.file_reserved_hours;
+    store_config.segment_bytes = config.commit_log_segment_bytes;
+    store_config.cq_entries_per_file = config.consume_queue_entries_per_file;
+    store_config.disk_max_used_ratio = config.disk_max_used_ratio;
     store_config.store_host = config.advertised_addr();
     let (store, recovered) = Store::open(store_config)
         .await
@@ -331,6 +334,7 @@ async fn run_shard(
     };
     let delays = glommio::spawn_local(crate::schedule::delay::run(shard.clone()));
     let timer = glommio::spawn_local(crate::schedule::timer::run(shard.clone()));
+    let cleanup = glommio::spawn_local(crate::retention::run(shard.clone()));
     let _ = ready.send(Ok(id));
     let mut last_expiry = std::time::Instant::now();
     while !stop.load(Ordering::SeqCst) {
@@ -348,6 +352,7 @@ async fn run_shard(
     // The schedulers finish their deliveries in flight and save their progress.
     delays.await;
     timer.await;
+    cleanup.await;
     if let Err(e) = shard.store.close().await {
         warn!(shard = id, "closing the store: {e}");
     }

@@ -25,7 +25,8 @@ use shardmq_testkit::{pull_header, send_header};
 
 /// Short delay levels so the tests run in seconds: level 1 = 300 ms, 2 = 600 ms, 3 = 900 ms,
 /// 4 = 1.2 s.
-const LEVELS: &str = "messageDelayLevel=300ms 600ms 900ms 1200ms 1500ms\n";
+const LEVELS: &str =
+    "messageDelayLevel=300ms 600ms 900ms 1200ms 1500ms\nmappedFileSizeCommitLog=67108864\n";
 
 fn broker_conf(dir: &Path, conf: &str) -> String {
     let path = dir.join("broker.conf");

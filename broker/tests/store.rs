@@ -490,12 +490,22 @@ fn retention_deletes_whole_old_segments_and_moves_min_offsets_up() {
         }
         let before = store.commit_log().segments().len();
         assert_eq!(
-            store.enforce_retention(SystemTime::now()).unwrap(),
+            store
+                .enforce_retention(SystemTime::now(), true)
+                .await
+                .unwrap(),
             0,
             "nothing is an hour old yet"
         );
         let later = SystemTime::now() + Duration::from_secs(2 * 3600);
-        let min = store.enforce_retention(later).unwrap();
+        // Outside the deletion hours (deleteWhen) expired segments stay.
+        assert_eq!(store.enforce_retention(later, false).await.unwrap(), 0);
+        assert_eq!(store.commit_log().segments().len(), before);
+        let min = store.enforce_retention(later, true).await.unwrap();
+        let files = std::fs::read_dir(dir.path().join("shard-0").join("commitlog"))
+            .unwrap()
+            .count();
+        assert_eq!(files, 1, "the deleted segments' files are gone");
         let after = store.commit_log().segments();
         assert_eq!(
             after.len(),

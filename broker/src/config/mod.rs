@@ -7,7 +7,7 @@
 //! non-empty, shard count bounded, every shard port fits in a `u16`, no port clashes), so it
 //! never re-validates them.
 //!
-//! Unknown `broker.conf` keys (RocketMQ has hundreds; ShardMQ reads fifteen) are warnings, never
+//! Unknown `broker.conf` keys (RocketMQ has hundreds; ShardMQ reads the few listed in `properties::key`) are warnings, never
 //! errors, so an existing RocketMQ `broker.conf` starts a ShardMQ broker as it is. A bad value
 //! for a key ShardMQ does read is an error naming the file, line, key and accepted values.
 //!
@@ -73,6 +73,19 @@ pub const TIMER_MAX_DELAY_LIMIT: std::time::Duration = std::time::Duration::from
 /// Timer precision by default (`timerPrecisionMs`): timed messages are delivered within about
 /// this much of their due time.
 pub const DEFAULT_TIMER_PRECISION: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// CommitLog segment size by default (`mappedFileSizeCommitLog`, RocketMQ's: 1 GiB).
+pub const DEFAULT_COMMIT_LOG_SEGMENT_BYTES: u64 = 1 << 30;
+/// Consume-queue entries per file by default (`mappedFileSizeConsumeQueue` = 6,000,000 bytes).
+pub const DEFAULT_CONSUME_QUEUE_ENTRIES_PER_FILE: u64 = 300_000;
+/// When expired files may be deleted by default (`deleteWhen`: 04, local time), as hour bits.
+pub const DEFAULT_DELETE_WHEN_HOURS: u32 = 1 << 4;
+/// Disk usage past which the oldest segments go whatever their age (`diskMaxUsedSpaceRatio`).
+pub const DEFAULT_DISK_MAX_USED_RATIO: f64 = 0.75;
+/// How often each shard looks for files to delete (`cleanResourceInterval`).
+pub const DEFAULT_CLEAN_RESOURCE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+/// Room a segment keeps beyond the largest message (its properties and fixed fields).
+pub const SEGMENT_HEADROOM_BYTES: u64 = 128 << 10;
 
 /// Most name servers in `--namesrv` / `namesrvAddr`: each one gets a registration and a
 /// heartbeat per interval.
@@ -152,6 +165,20 @@ pub struct BrokerConfig {
     pub timer_max_delay: std::time::Duration,
     /// How often each shard's timer delivers what fell due, 10 ms to 1 s (`timerPrecisionMs`).
     pub timer_precision: std::time::Duration,
+    /// CommitLog segment size, 1 MiB to 16 GiB, a multiple of 4096, at least
+    /// `max_message_bytes` + [`SEGMENT_HEADROOM_BYTES`] (`mappedFileSizeCommitLog`).
+    pub commit_log_segment_bytes: u64,
+    /// Consume-queue entries per file (`mappedFileSizeConsumeQueue` / 20).
+    pub consume_queue_entries_per_file: u64,
+    /// Hours of the day (local time; bit h = hour h) when expired segments may be deleted
+    /// (`deleteWhen`); never empty.
+    pub delete_when_hours: u32,
+    /// Disk usage (0.10 to 0.95) past which the oldest segments go whatever their age
+    /// (`diskMaxUsedSpaceRatio`, a percentage in the file).
+    pub disk_max_used_ratio: f64,
+    /// How often each shard looks for segments to delete, 100 ms to 1 h
+    /// (`cleanResourceInterval`).
+    pub clean_resource_interval: std::time::Duration,
 }
 
 impl BrokerConfig {

@@ -35,8 +35,14 @@ pub(super) mod key {
     pub const MESSAGE_DELAY_LEVEL: &str = "messageDelayLevel";
     pub const TIMER_MAX_DELAY_SEC: &str = "timerMaxDelaySec";
     pub const TIMER_PRECISION_MS: &str = "timerPrecisionMs";
+    // Storage (RocketMQ's names).
+    pub const MAPPED_FILE_SIZE_COMMIT_LOG: &str = "mappedFileSizeCommitLog";
+    pub const MAPPED_FILE_SIZE_CONSUME_QUEUE: &str = "mappedFileSizeConsumeQueue";
+    pub const DELETE_WHEN: &str = "deleteWhen";
+    pub const DISK_MAX_USED_SPACE_RATIO: &str = "diskMaxUsedSpaceRatio";
+    pub const CLEAN_RESOURCE_INTERVAL: &str = "cleanResourceInterval";
 
-    pub const ALL: [&str; 18] = [
+    pub const ALL: [&str; 23] = [
         CLUSTER,
         BROKER_NAME,
         BROKER_ID,
@@ -55,6 +61,11 @@ pub(super) mod key {
         MESSAGE_DELAY_LEVEL,
         TIMER_MAX_DELAY_SEC,
         TIMER_PRECISION_MS,
+        MAPPED_FILE_SIZE_COMMIT_LOG,
+        MAPPED_FILE_SIZE_CONSUME_QUEUE,
+        DELETE_WHEN,
+        DISK_MAX_USED_SPACE_RATIO,
+        CLEAN_RESOURCE_INTERVAL,
     ];
 }
 
@@ -371,6 +382,53 @@ pub(super) fn parse_timer_precision(raw: &str) -> Result<std::time::Duration, St
     }
 }
 
+pub(super) fn parse_commit_log_segment(raw: &str) -> Result<u64, String> {
+    match raw.parse::<u64>() {
+        Ok(n) if (1 << 20..=16 << 30).contains(&n) && n % 4096 == 0 => Ok(n),
+        _ => Err(
+            "expected bytes, a multiple of 4096 from 1048576 (1 MiB) to 17179869184 (16 GiB)"
+                .to_owned(),
+        ),
+    }
+}
+
+pub(super) fn parse_consume_queue_file(raw: &str) -> Result<u64, String> {
+    match raw.parse::<u64>() {
+        Ok(n) if (20 * 1024..=20 * 10_000_000).contains(&n) && n % 20 == 0 => Ok(n / 20),
+        _ => Err("expected bytes, a multiple of 20 (one entry) from 20480 to 200000000".to_owned()),
+    }
+}
+
+/// `deleteWhen`: hours of the day (local time) when expired files may be deleted, `04` or
+/// `04;16`; as a bit set (bit h = hour h).
+pub(super) fn parse_delete_when(raw: &str) -> Result<u32, String> {
+    let mut hours = 0u32;
+    for part in raw.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.parse::<u32>() {
+            Ok(h) if h < 24 => hours |= 1 << h,
+            _ => return Err(format!("{part:?} is not an hour; expected hours 00 to 23 separated by ';', such as 04 or 04;16")),
+        }
+    }
+    if hours == 0 {
+        return Err("expected hours 00 to 23 separated by ';', such as 04 or 04;16".to_owned());
+    }
+    Ok(hours)
+}
+
+pub(super) fn parse_disk_ratio(raw: &str) -> Result<f64, String> {
+    match raw.parse::<u32>() {
+        Ok(p) if (10..=95).contains(&p) => Ok(f64::from(p) / 100.0),
+        _ => Err("expected a percentage, 10 to 95".to_owned()),
+    }
+}
+
+pub(super) fn parse_clean_interval(raw: &str) -> Result<std::time::Duration, String> {
+    match raw.parse::<u64>() {
+        Ok(ms) if (100..=3_600_000).contains(&ms) => Ok(std::time::Duration::from_millis(ms)),
+        _ => Err("expected milliseconds, 100 to 3600000".to_owned()),
+    }
+}
+
 /// Parses `ip:port;ip:port` as RocketMQ writes `namesrvAddr`: entries trimmed, empty ones
 /// (a trailing `;`) skipped, repeats dropped. Hostnames are refused rather than looked up:
 /// resolving them would be a network call, and RocketMQ clients get IPs from the name server
@@ -433,6 +491,11 @@ forwardTimeoutMillis = 750
 messageDelayLevel = 1s 2m 3h
 timerMaxDelaySec = 3600
 timerPrecisionMs = 20
+mappedFileSizeCommitLog = 8388608
+mappedFileSizeConsumeQueue = 60000
+deleteWhen = 04;16
+diskMaxUsedSpaceRatio = 80
+cleanResourceInterval = 500
 ";
         let (config, warnings) = resolve_with_conf(text, &[]).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
@@ -443,6 +506,14 @@ timerPrecisionMs = 20
         );
         assert_eq!(config.timer_max_delay, std::time::Duration::from_secs(3600));
         assert_eq!(config.timer_precision, std::time::Duration::from_millis(20));
+        assert_eq!(config.commit_log_segment_bytes, 8 << 20);
+        assert_eq!(config.consume_queue_entries_per_file, 3000);
+        assert_eq!(config.delete_when_hours, (1 << 4) | (1 << 16));
+        assert!((config.disk_max_used_ratio - 0.80).abs() < 1e-9);
+        assert_eq!(
+            config.clean_resource_interval,
+            std::time::Duration::from_millis(500)
+        );
         assert_eq!(config.cluster, "ProdCluster");
         assert_eq!(config.broker_name, "broker-b");
         assert_eq!(config.broker_id, 3);
@@ -469,11 +540,12 @@ timerPrecisionMs = 20
 
     #[test]
     fn unknown_keys_warn_with_line_number_and_are_not_errors() {
-        let text = "brokerName=b\n# comment\ndeleteWhen=04\n\nbrokerRole=ASYNC_MASTER\n";
+        let text =
+            "brokerName=b\n# comment\nflushIntervalCommitLog=500\n\nbrokerRole=ASYNC_MASTER\n";
         let (config, warnings) = resolve_with_conf(text, &[]).unwrap();
         assert_eq!(config.broker_name, "b");
         assert_eq!(warnings.len(), 2, "{warnings:?}");
-        assert!(warnings[0].contains("line 3") && warnings[0].contains("`deleteWhen`"));
+        assert!(warnings[0].contains("line 3") && warnings[0].contains("`flushIntervalCommitLog`"));
         assert!(warnings[1].contains("line 5") && warnings[1].contains("`brokerRole`"));
         assert!(
             warnings[0].contains("broker.conf"),
@@ -513,6 +585,11 @@ timerPrecisionMs = 20
             ("timerMaxDelaySec=0", "1 to 2592000"),
             ("timerMaxDelaySec=2592001", "1 to 2592000"),
             ("timerPrecisionMs=5", "10 to 1000"),
+            ("mappedFileSizeCommitLog=1000", "multiple of 4096"),
+            ("mappedFileSizeConsumeQueue=1001", "multiple of 20"),
+            ("deleteWhen=25", "not an hour"),
+            ("diskMaxUsedSpaceRatio=99", "10 to 95"),
+            ("cleanResourceInterval=5", "100 to 3600000"),
             ("listenPort=70000", "port number"),
             ("brokerIP1=not-an-ip", "IP address"),
             ("brokerIP1=0.0.0.0", "not 0.0.0.0"),

@@ -7,15 +7,19 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use super::properties::{
-    key, parse_bool, parse_broker_id, parse_count, parse_flush, parse_forward_timeout, parse_hours,
-    parse_max_message_bytes, parse_namesrv_list, parse_port, parse_string, parse_timer_max_delay,
-    parse_timer_precision, parse_topic_queue_nums, ConfFile,
+    key, parse_bool, parse_broker_id, parse_clean_interval, parse_commit_log_segment,
+    parse_consume_queue_file, parse_count, parse_delete_when, parse_disk_ratio, parse_flush,
+    parse_forward_timeout, parse_hours, parse_max_message_bytes, parse_namesrv_list, parse_port,
+    parse_string, parse_timer_max_delay, parse_timer_precision, parse_topic_queue_nums, ConfFile,
 };
 use super::{
-    Args, BrokerConfig, ConfigError, FlushDiskType, Origin, DEFAULT_BROKER_NAME, DEFAULT_CLUSTER,
-    DEFAULT_DATA_DIR, DEFAULT_FILE_RESERVED_HOURS, DEFAULT_FORWARD_TIMEOUT, DEFAULT_LISTEN,
-    DEFAULT_MAX_CONNECTIONS_PER_SHARD, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_TOPIC_COUNT,
-    DEFAULT_TIMER_MAX_DELAY, DEFAULT_TIMER_PRECISION, DEFAULT_TOPIC_QUEUE_NUMS, SHARDS_MAX,
+    Args, BrokerConfig, ConfigError, FlushDiskType, Origin, DEFAULT_BROKER_NAME,
+    DEFAULT_CLEAN_RESOURCE_INTERVAL, DEFAULT_CLUSTER, DEFAULT_COMMIT_LOG_SEGMENT_BYTES,
+    DEFAULT_CONSUME_QUEUE_ENTRIES_PER_FILE, DEFAULT_DATA_DIR, DEFAULT_DELETE_WHEN_HOURS,
+    DEFAULT_DISK_MAX_USED_RATIO, DEFAULT_FILE_RESERVED_HOURS, DEFAULT_FORWARD_TIMEOUT,
+    DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS_PER_SHARD, DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_MAX_TOPIC_COUNT, DEFAULT_TIMER_MAX_DELAY, DEFAULT_TIMER_PRECISION,
+    DEFAULT_TOPIC_QUEUE_NUMS, SEGMENT_HEADROOM_BYTES, SHARDS_MAX,
 };
 
 impl BrokerConfig {
@@ -165,6 +169,24 @@ impl BrokerConfig {
             timer_precision: file
                 .parse(key::TIMER_PRECISION_MS, parse_timer_precision)?
                 .unwrap_or(DEFAULT_TIMER_PRECISION),
+            commit_log_segment_bytes: file
+                .parse(key::MAPPED_FILE_SIZE_COMMIT_LOG, parse_commit_log_segment)?
+                .unwrap_or(DEFAULT_COMMIT_LOG_SEGMENT_BYTES),
+            consume_queue_entries_per_file: file
+                .parse(
+                    key::MAPPED_FILE_SIZE_CONSUME_QUEUE,
+                    parse_consume_queue_file,
+                )?
+                .unwrap_or(DEFAULT_CONSUME_QUEUE_ENTRIES_PER_FILE),
+            delete_when_hours: file
+                .parse(key::DELETE_WHEN, parse_delete_when)?
+                .unwrap_or(DEFAULT_DELETE_WHEN_HOURS),
+            disk_max_used_ratio: file
+                .parse(key::DISK_MAX_USED_SPACE_RATIO, parse_disk_ratio)?
+                .unwrap_or(DEFAULT_DISK_MAX_USED_RATIO),
+            clean_resource_interval: file
+                .parse(key::CLEAN_RESOURCE_INTERVAL, parse_clean_interval)?
+                .unwrap_or(DEFAULT_CLEAN_RESOURCE_INTERVAL),
         };
         config.check_conflicts()?;
         Ok((config, warnings))
@@ -173,6 +195,14 @@ impl BrokerConfig {
     /// Checks settings against each other: ports that fit and do not clash, a message that
     /// fits in a frame.
     fn check_conflicts(&self) -> Result<(), ConfigError> {
+        if self.commit_log_segment_bytes < self.max_message_bytes as u64 + SEGMENT_HEADROOM_BYTES {
+            return Err(ConfigError::Conflict(format!(
+                "mappedFileSizeCommitLog ({} bytes) must hold the largest message: at least \
+                 maxMessageSize ({} bytes) + {SEGMENT_HEADROOM_BYTES}; raise \
+                 mappedFileSizeCommitLog or lower maxMessageSize",
+                self.commit_log_segment_bytes, self.max_message_bytes
+            )));
+        }
         if self.max_message_bytes >= self.max_frame_bytes {
             return Err(ConfigError::Conflict(format!(
                 "maxMessageSize ({} bytes) must be smaller than --max-frame-bytes ({} bytes), \
@@ -424,6 +454,11 @@ mod tests {
                 delay_levels: crate::schedule::DelayLevels::default(),
                 timer_max_delay: std::time::Duration::from_secs(259_200),
                 timer_precision: std::time::Duration::from_millis(100),
+                commit_log_segment_bytes: 1 << 30,
+                consume_queue_entries_per_file: 300_000,
+                delete_when_hours: 1 << 4,
+                disk_max_used_ratio: 0.75,
+                clean_resource_interval: std::time::Duration::from_secs(10),
             }
         );
         assert!(config.standalone());

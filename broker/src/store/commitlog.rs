@@ -430,9 +430,9 @@ impl CommitLog {
             })
     }
 
-    /// Deletes whole segments that end at or below `keep_from` (never the one being
-    /// written). Returns the new first offset.
-    pub fn delete_segments_below(&self, keep_from: u64) -> StoreResult<u64> {
+    /// Forgets whole segments that end at or below `keep_from` (never the one being
+    /// written). Returns the new first offset and the files to unlink.
+    pub fn delete_segments_below(&self, keep_from: u64) -> (u64, Vec<PathBuf>) {
         let mut s = self.state.borrow_mut();
         let active = s.segment_start(s.append_end);
         let segment_bytes = s.config.segment_bytes;
@@ -442,14 +442,16 @@ impl CommitLog {
             .copied()
             .filter(|start| *start < active && start + segment_bytes <= keep_from)
             .collect();
+        let mut paths = Vec::with_capacity(doomed.len());
         for start in doomed {
             if let Some(seg) = s.segments.remove(&start) {
+                // Readers still holding bytes of its map keep the map alive until they drop
+                // them; the file is unlinked by the caller (off the executor).
                 drop(seg.map);
-                fs::remove_file(&seg.path).map_err(|e| StoreError::io("deleting", &seg.path, e))?;
-                info!(file = %seg.path.display(), "retention deleted a commit-log segment");
+                paths.push(seg.path);
             }
         }
-        Ok(s.segments.keys().next().copied().unwrap_or(active))
+        (s.segments.keys().next().copied().unwrap_or(active), paths)
     }
 
     /// Segments as (start offset, path), oldest first.

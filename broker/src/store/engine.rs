@@ -835,9 +835,17 @@ impl Store {
         Ok(found)
     }
 
-    /// Deletes commit-log segments past retention (age) or while the disk is too full, and
-    /// moves consume queues' min offsets up to match. Returns the log's new first offset.
-    pub fn enforce_retention(&self, now: SystemTime) -> StoreResult<u64> {
+    /// Deletes the oldest commit-log segments (never the one being written): those whose
+    /// last write is older than `retention_hours` when `expired_allowed` (RocketMQ deletes
+    /// expired files only at its `deleteWhen` hours), and, whatever the hour, as many as
+    /// it takes to bring the disk below `disk_max_used_ratio`. Consume queues and the index
+    /// forget what lay in them; files are unlinked on the blocking pool, so a send never
+    /// waits for an unlink. Returns the new first commit-log offset.
+    pub async fn enforce_retention(
+        &self,
+        now: SystemTime,
+        expired_allowed: bool,
+    ) -> StoreResult<u64> {
         let (retention, max_ratio, dir) = {
             let inner = self.inner.borrow();
             (
@@ -853,26 +861,43 @@ impl Store {
             .take(segments.len().saturating_sub(1))
             .map(|(_, path)| {
                 let meta = fs::metadata(path);
-                let old = meta
-                    .as_ref()
-                    .ok()
-                    .and_then(|m| m.modified().ok())
-                    .is_some_and(|t| now.duration_since(t).is_ok_and(|age| age > retention));
+                let old = expired_allowed
+                    && meta
+                        .as_ref()
+                        .ok()
+                        .and_then(|m| m.modified().ok())
+                        .is_some_and(|t| now.duration_since(t).is_ok_and(|age| age > retention));
                 (old, meta.map_or(0, |m| m.len()))
             })
             .collect();
         let cut = segments_to_delete(&candidates, disk_usage(&dir), max_ratio);
-        let keep_from = match cut {
-            0 => self.log.min_offset(),
-            n => segments[n].0,
-        };
-        let min = self.log.delete_segments_below(keep_from)?;
-        let shard = self.log.shard();
-        let mut inner = self.inner.borrow_mut();
-        for slot in &mut inner.queues.slots {
-            slot.state.cq.forget_below(shard, min)?;
+        if cut == 0 {
+            return Ok(self.log.min_offset());
         }
-        inner.index.delete_below(Position::new(shard, min).raw())?;
+        let (min, doomed) = self.log.delete_segments_below(segments[cut].0);
+        let shard = self.log.shard();
+        {
+            let mut inner = self.inner.borrow_mut();
+            for slot in &mut inner.queues.slots {
+                slot.state.cq.forget_below(shard, min)?;
+            }
+            inner.index.delete_below(Position::new(shard, min).raw())?;
+        }
+        let unlinked = glommio::executor()
+            .spawn_blocking(move || {
+                for path in &doomed {
+                    match fs::remove_file(path) {
+                        Ok(()) => {
+                            info!(file = %path.display(), "retention deleted a commit-log segment")
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(StoreError::io("deleting", path, e)),
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        unlinked?;
         Ok(min)
     }
 

@@ -58,6 +58,13 @@ fn try_start_broker(data: &Path, shards: u16, ports: &Ports, extra: &[&str]) -> 
         shards.to_string(),
     ];
     argv.extend(extra.iter().map(|s| s.to_string()));
+    if !extra.contains(&"--config") {
+        // 64 MiB segments, not 1 GiB: tests start many brokers.
+        let conf = data.with_extension("conf");
+        std::fs::write(&conf, "mappedFileSizeCommitLog=67108864\n")?;
+        argv.push("--config".into());
+        argv.push(conf.display().to_string());
+    }
     let args = Args::try_parse_from(argv).expect("arguments");
     let (config, _) = BrokerConfig::resolve(&args, shards as usize).expect("config");
     Broker::start(config)
