@@ -280,6 +280,34 @@ class CppClientCompatibility(unittest.TestCase):
         waited = arrivals["at"] - sent_at
         self.assertGreaterEqual(waited, LEVEL_10_S - 0.05, "early: %.3f s" % waited)
 
+    def test_a_timer_set_as_a_property_arrives_no_earlier_than_its_delay(self):
+        # librocketmq 1.0 predates RocketMQ 5's timers, but sends any property: the broker
+        # reads TIMER_DELAY_MS from a client nobody here wrote.
+        topic = unique("Timer")
+        p = producer()
+        p.send_sync(message(topic, -1))
+        arrivals = {}
+        got = threading.Event()
+
+        def on_message(msg):
+            if text(msg.get_property("seq")) == "9":
+                arrivals["at"] = time.time()
+                arrivals["due"] = text(msg.get_property("TIMER_OUT_MS"))
+                got.set()
+
+        c = consumer(unique("TimerCG"), topic, on_message)
+        self.assertTrue(wait_for_queues(topic, 8), "the consumer never took the queues")
+        m = message(topic, 9)
+        m.set_property("TIMER_DELAY_MS", "1500")
+        sent_at = time.time()
+        self.assertEqual(p.send_sync(m).status, SendStatus.OK)
+        p.shutdown()
+        self.assertTrue(got.wait(WAIT_S), "the timed message never arrived")
+        c.shutdown()
+        waited = arrivals["at"] - sent_at
+        self.assertGreaterEqual(waited, 1.5 - 0.05, "early: %.3f s" % waited)
+        self.assertTrue(arrivals["due"], "delivered with its due time (TIMER_OUT_MS)")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
