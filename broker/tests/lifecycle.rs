@@ -599,3 +599,44 @@ fn a_timed_message_whose_queue_moved_is_delivered_through_the_new_owner() {
     assert_eq!(stored_on as usize, 1 - owner, "stored on the new owner");
     broker.stop();
 }
+
+#[test]
+fn a_batch_holding_a_delayed_message_is_refused_whole_and_stores_nothing() {
+    use shardmq_protocol::message::{encode_batch, BatchEntry};
+    let dir = tempfile::tempdir().unwrap();
+    let mut ports = Ports::new(1);
+    let broker = start_broker(&dir.path().join("data"), 1, &mut ports, &[]);
+    let mut conn = Conn::port(ports.listen);
+    let entry = |body: &'static str, pairs: &[(&str, &str)]| BatchEntry {
+        flag: 0,
+        body: Bytes::from_static(body.as_bytes()),
+        properties: props(pairs).into(),
+    };
+    let entries = [
+        entry("plain", &[("UNIQ_KEY", "B1")]),
+        entry("delayed", &[("UNIQ_KEY", "B2"), ("DELAY", "2")]),
+    ];
+    let mut body = bytes::BytesMut::new();
+    encode_batch(&entries, &mut body).unwrap();
+    let mut header = send_header("BatchT", 0, "");
+    header.batch = Some(true);
+    let reply = conn.call(
+        request_code::SEND_BATCH_MESSAGE,
+        &SendMessageRequestHeaderV2::from(header),
+        body.freeze(),
+    );
+    assert_eq!(reply.head.code, response_code::MESSAGE_ILLEGAL);
+    assert!(reply.head.remark.as_deref().unwrap_or("").contains("batch"));
+    // Not even the plain entry before it was stored.
+    let header = GetMaxOffsetRequestHeader {
+        topic: "BatchT".into(),
+        queue_id: 0,
+        committed: None,
+    };
+    let reply = conn.call(request_code::GET_MAX_OFFSET, &header, Bytes::new());
+    let max = reply
+        .header::<OffsetResponseHeader>()
+        .map_or(0, |h| h.offset);
+    assert_eq!(max, 0);
+    broker.stop();
+}

@@ -135,6 +135,30 @@ fn wait_plan(
     })
 }
 
+/// Refuses a batch body holding a delayed or timed message (RocketMQ's clients refuse to
+/// send one; a broker must not store it undelayed). The body is searched once as bytes;
+/// only a batch that may hold one is decoded to look.
+fn batch_waits(shard: &Shard, body: &Bytes) -> Result<(), String> {
+    let maybe = memchr::memmem::find(body, b"DELAY\x01").is_some()
+        || memchr::memmem::find(body, b"TIMER_DEL").is_some();
+    if !maybe {
+        return Ok(());
+    }
+    for entry in decode_batch(body).flatten() {
+        if schedule::may_wait(&entry.properties) {
+            match schedule::plan(&shard.config, &entry.properties, schedule::now_ms_ceil())? {
+                Plan::Now => {}
+                _ => {
+                    return Err("a batch may not hold delayed or timed messages (DELAY, \
+                                TIMER_*); send them one by one"
+                        .to_owned())
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// What [`store_inline`] did with a request.
 pub enum Inline {
     /// Stored (its acknowledgement waits in the outbox) or answered.
@@ -239,6 +263,10 @@ pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Com
     }
     let mut results: Vec<AppendResult> = Vec::new();
     if batch {
+        // Checked before anything is appended: a refused batch leaves nothing behind.
+        if let Err(remark) = batch_waits(shard, &request.body) {
+            return error(request, response_code::MESSAGE_ILLEGAL, remark);
+        }
         for entry in decode_batch(&request.body) {
             let entry = match entry {
                 Ok(e) => e,
@@ -250,19 +278,6 @@ pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Com
                     )
                 }
             };
-            if schedule::may_wait(&entry.properties) {
-                match schedule::plan(&shard.config, &entry.properties, schedule::now_ms_ceil()) {
-                    Ok(Plan::Now) => {}
-                    Ok(_) => {
-                        return error(
-                            request,
-                            response_code::MESSAGE_ILLEGAL,
-                            "a batch may not hold delayed or timed messages (DELAY, TIMER_*); send them one by one",
-                        )
-                    }
-                    Err(remark) => return error(request, response_code::MESSAGE_ILLEGAL, remark),
-                }
-            }
             let req = AppendRef {
                 flag: entry.flag,
                 body: &entry.body,
