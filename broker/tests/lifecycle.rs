@@ -34,6 +34,15 @@ fn broker_conf(dir: &Path, conf: &str) -> String {
     path.display().to_string()
 }
 
+/// A 2-shard broker with [`LEVELS`], and a connection to it.
+fn broker_with_levels(dir: &Path) -> (shardmq_broker::Broker, Conn) {
+    let mut ports = Ports::new(2);
+    let conf = broker_conf(dir, LEVELS);
+    let broker = start_broker(&dir.join("data"), 2, &mut ports, &["--config", &conf]);
+    let conn = Conn::port(ports.listen);
+    (broker, conn)
+}
+
 fn props(pairs: &[(&str, &str)]) -> String {
     let mut p = Properties::new();
     for (k, v) in pairs {
@@ -87,15 +96,7 @@ fn prop<'a>(m: &'a StoredMessage, name: &str) -> Option<&'a str> {
 #[test]
 fn a_delayed_message_arrives_after_its_level_never_early_with_its_properties() {
     let dir = tempfile::tempdir().unwrap();
-    let mut ports = Ports::new(2);
-    let conf = broker_conf(dir.path(), LEVELS);
-    let broker = start_broker(
-        &dir.path().join("data"),
-        2,
-        &mut ports,
-        &["--config", &conf],
-    );
-    let mut conn = Conn::port(ports.listen);
+    let (broker, mut conn) = broker_with_levels(dir.path());
     let sent_at = Instant::now();
     let original = props(&[
         ("DELAY", "2"),
@@ -251,15 +252,7 @@ fn send_back(conn: &mut Conn, m: &StoredMessage, group: &str, level: i32, max: i
 #[test]
 fn a_message_sent_back_is_retried_at_its_level_and_dead_lettered_past_the_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let mut ports = Ports::new(2);
-    let conf = broker_conf(dir.path(), LEVELS);
-    let broker = start_broker(
-        &dir.path().join("data"),
-        2,
-        &mut ports,
-        &["--config", &conf],
-    );
-    let mut conn = Conn::port(ports.listen);
+    let (broker, mut conn) = broker_with_levels(dir.path());
     // A group's heartbeat creates its retry topic (one queue, read and write).
     heartbeat(&mut conn, "GR");
     let reply = conn.call(

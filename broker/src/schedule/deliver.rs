@@ -150,18 +150,7 @@ pub fn append_local(shard: &Shard, position: Position) -> Result<Option<u64>, Fa
     let delivered = super::delivered_properties(&message.properties);
     shard
         .store
-        .append_ref(&AppendRef {
-            topic: real_topic,
-            queue_id,
-            flag: message.flag,
-            sys_flag: message.sys_flag,
-            born_timestamp: message.born_timestamp,
-            born_host: message.born_host,
-            body: &message.body,
-            properties: &delivered,
-            reconsume_times: message.reconsume_times,
-            prepared_transaction_offset: 0,
-        })
+        .append_ref(&delivered_copy(&message, real_topic, queue_id, &delivered))
         .map(|r| Some(r.end))
         .map_err(|e| store_failure(&e))
 }
@@ -174,18 +163,7 @@ pub async fn deliver_waiting(shard: &Rc<Shard>, position: Position) -> Result<()
     let delivered = super::delivered_properties(&message.properties);
     put(
         shard,
-        &AppendRef {
-            topic: real_topic,
-            queue_id: real_queue,
-            flag: message.flag,
-            sys_flag: message.sys_flag,
-            born_timestamp: message.born_timestamp,
-            born_host: message.born_host,
-            body: &message.body,
-            properties: &delivered,
-            reconsume_times: message.reconsume_times,
-            prepared_transaction_offset: 0,
-        },
+        &delivered_copy(&message, real_topic, real_queue, &delivered),
     )
     .await
 }
@@ -218,4 +196,25 @@ fn read_waiting(shard: &Shard, position: Position) -> Result<(StoredMessage, i32
 /// The `REAL_TOPIC` of a message [`read_waiting`] returned.
 fn real_topic(message: &StoredMessage) -> &str {
     properties::find(&message.properties, names::REAL_TOPIC).unwrap_or_default()
+}
+
+/// The copy of a waiting `message` put into `topic`:`queue_id`, with `properties`.
+fn delivered_copy<'a>(
+    message: &'a StoredMessage,
+    topic: &'a str,
+    queue_id: i32,
+    properties: &'a str,
+) -> AppendRef<'a> {
+    AppendRef {
+        topic,
+        queue_id,
+        flag: message.flag,
+        sys_flag: message.sys_flag,
+        born_timestamp: message.born_timestamp,
+        born_host: message.born_host,
+        body: &message.body,
+        properties,
+        reconsume_times: message.reconsume_times,
+        prepared_transaction_offset: 0,
+    }
 }
