@@ -272,7 +272,12 @@ async fn run_shard(
                 shard.wake_pulls(topic, queue_id);
             }
         }));
-    glommio::spawn_local(crate::shard::inbox::run(shard.clone(), inbound, hooks)).detach();
+    glommio::spawn_local(crate::shard::inbox::run(
+        shard.clone(),
+        inbound,
+        hooks.clone(),
+    ))
+    .detach();
     for peer in (0..config.shards).filter(|p| *p != id) {
         glommio::spawn_local(mesh::pump(shard.clone(), peer)).detach();
     }
@@ -309,16 +314,26 @@ async fn run_shard(
         })
         .detach();
     }
+    hooks.accepting.fetch_add(1, Ordering::SeqCst);
     let registration = if id == 0 {
         namesrv
             .iter()
             .map(|addr| {
-                let stop = stop.clone();
-                glommio::spawn_local(crate::registration::keep_registered(
-                    shard.clone(),
-                    *addr,
-                    move || stop.load(Ordering::SeqCst),
-                ))
+                let (stop, hooks, shard, addr) =
+                    (stop.clone(), hooks.clone(), shard.clone(), *addr);
+                glommio::spawn_local(async move {
+                    // Routes name every shard's port: publish them once all accept (a
+                    // restart recovering a large log would otherwise refuse first sends).
+                    while hooks.accepting.load(Ordering::SeqCst) < shard.shards
+                        && !stop.load(Ordering::SeqCst)
+                    {
+                        glommio::timer::sleep(Duration::from_millis(5)).await;
+                    }
+                    crate::registration::keep_registered(shard, addr, move || {
+                        stop.load(Ordering::SeqCst)
+                    })
+                    .await
+                })
                 .detach()
             })
             .collect()

@@ -30,17 +30,22 @@ use super::{busy_reply, Shard};
 /// Most messages of one kind waiting for the loop, past those in the mesh channels.
 pub const LANE_DEPTH: usize = 256;
 
-/// Test and diagnostic hooks shared by a broker's shards.
+/// What a broker's shards share besides the meshes: test and diagnostic hooks, and how
+/// many shards accept connections yet.
 #[derive(Debug, Default)]
 pub struct Hooks {
     /// Shard k's inbox loop takes nothing while `paused[k]` is set.
     pub paused: Vec<AtomicBool>,
+    /// Shards whose listeners are up. Shard 0 registers with the name servers only once all
+    /// are, so no client gets a route to a shard port that refuses connections.
+    pub accepting: std::sync::atomic::AtomicUsize,
 }
 
 impl Hooks {
     pub fn new(shards: usize) -> Hooks {
         Hooks {
             paused: (0..shards).map(|_| AtomicBool::new(false)).collect(),
+            accepting: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
