@@ -118,3 +118,79 @@ fn a_segment_smaller_than_the_largest_message_is_refused_at_start_with_the_fix()
         "{text}"
     );
 }
+
+fn commit(conn: &mut Conn, topic: &str, queue_id: i32, offset: i64) {
+    let header = UpdateConsumerOffsetRequestHeader {
+        consumer_group: "G".into(),
+        topic: topic.into(),
+        queue_id,
+        commit_offset: offset,
+    };
+    let reply = conn.call(request_code::UPDATE_CONSUMER_OFFSET, &header, Bytes::new());
+    assert_eq!(
+        reply.head.code,
+        response_code::SUCCESS,
+        "{:?}",
+        reply.head.remark
+    );
+}
+
+fn committed(conn: &mut Conn, topic: &str, queue_id: i32) -> Option<i64> {
+    let header = QueryConsumerOffsetRequestHeader {
+        consumer_group: "G".into(),
+        topic: topic.into(),
+        queue_id,
+        set_zero_if_not_found: Some(false),
+    };
+    let reply = conn.call(request_code::QUERY_CONSUMER_OFFSET, &header, Bytes::new());
+    (reply.head.code == response_code::SUCCESS)
+        .then(|| reply.header::<OffsetResponseHeader>().unwrap().offset)
+}
+
+#[test]
+fn deleting_a_topic_forgets_its_consumer_offsets_on_every_shard_and_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut ports = Ports::new(2);
+    let broker = start_broker(&data, 2, &mut ports, &[]);
+    let mut conn = Conn::port(ports.listen);
+    for queue in 0..4 {
+        for topic in ["Gone", "Kept"] {
+            let reply = conn.call(
+                request_code::SEND_MESSAGE_V2,
+                &SendMessageRequestHeaderV2::from(send_header(topic, queue, "")),
+                Bytes::from_static(b"m"),
+            );
+            assert_eq!(reply.head.code, response_code::SUCCESS);
+            commit(&mut conn, topic, queue, 1);
+        }
+    }
+    assert_eq!(committed(&mut conn, "Gone", 3), Some(1));
+    let header = DeleteTopicRequestHeader {
+        topic: "Gone".into(),
+    };
+    let reply = conn.call(request_code::DELETE_TOPIC_IN_BROKER, &header, Bytes::new());
+    assert_eq!(reply.head.code, response_code::SUCCESS);
+    // Every queue's offsets went, on both shards (the deletion reaches the peer shortly).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while (0..4).any(|q| committed(&mut conn, "Gone", q).is_some()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for queue in 0..4 {
+        assert_eq!(committed(&mut conn, "Gone", queue), None, "queue {queue}");
+        assert_eq!(
+            committed(&mut conn, "Kept", queue),
+            Some(1),
+            "queue {queue}"
+        );
+    }
+    broker.stop();
+    for shard in 0..2 {
+        let saved = std::fs::read_to_string(
+            data.join(format!("shard-{shard}"))
+                .join("consumerOffset.json"),
+        )
+        .unwrap_or_default();
+        assert!(!saved.contains("Gone@G"), "shard {shard}: {saved}");
+    }
+}

@@ -130,7 +130,12 @@ pub fn apply_control(shard: &Shard, msg: Control) {
             config,
             revision,
         } => {
-            shard.topics.apply(name, config, revision);
+            let deleted = config.is_none().then(|| name.clone());
+            if shard.topics.apply(name, config, revision) {
+                if let Some(topic) = deleted {
+                    shard.forget_offsets(&topic);
+                }
+            }
         }
         Control::QueueMoved {
             queue_move,

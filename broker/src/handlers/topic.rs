@@ -254,6 +254,8 @@ pub fn handle(shard: &Rc<Shard>, request: &Request) -> Command {
         }
         RequestKind::DeleteTopic { topic } => {
             shard.topics.remove(topic);
+            // Its consumers' offsets go too, here and on every peer as the deletion arrives.
+            shard.forget_offsets(topic);
             copy_to(shard, topic);
             Command::ok(command, Bytes::new())
         }

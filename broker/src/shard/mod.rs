@@ -191,6 +191,13 @@ impl Shard {
         self.offsets_dirty.set(true);
     }
 
+    /// Forgets every group's committed offsets of a deleted topic (saved with the rest).
+    pub fn forget_offsets(&self, topic: &str) {
+        if self.offsets.borrow_mut().remove_topic(topic) {
+            self.offsets_dirty.set(true);
+        }
+    }
+
     /// Every group's committed offset of a queue (they go along when it moves).
     pub fn queue_offsets(&self, topic: &str, queue_id: i32) -> Vec<(String, i64)> {
         self.offsets.borrow().queue_offsets(topic, queue_id)

@@ -182,6 +182,14 @@ fn offset_key(topic: &str, group: &str) -> String {
 }
 
 impl ConsumerOffsets {
+    /// Forgets every group's offsets of `topic` (it was deleted); whether any were held.
+    pub fn remove_topic(&mut self, topic: &str) -> bool {
+        let before = self.offset_table.len();
+        self.offset_table
+            .retain(|key, _| key.rsplit_once('@').is_none_or(|(t, _)| t != topic));
+        self.offset_table.len() != before
+    }
+
     /// The committed offset of `group` on `topic`'s queue `queue_id`.
     pub fn get(&self, topic: &str, group: &str, queue_id: i32) -> Option<i64> {
         self.offset_table
