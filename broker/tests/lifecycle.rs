@@ -255,14 +255,8 @@ fn a_message_sent_back_is_retried_at_its_level_and_dead_lettered_past_the_limit(
     let (broker, mut conn) = broker_with_levels(dir.path());
     // A group's heartbeat creates its retry topic (one queue, read and write).
     heartbeat(&mut conn, "GR");
-    let reply = conn.call(
-        request_code::GET_ALL_TOPIC_CONFIG,
-        &EmptyHeader,
-        Bytes::new(),
-    );
-    let table: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
-    let retry = &table["topicConfigTable"]["%RETRY%GR"];
-    assert_eq!(retry["readQueueNums"], 1, "{table}");
+    let retry = topic_config(&mut conn, "%RETRY%GR");
+    assert_eq!(retry["readQueueNums"], 1, "{retry}");
     assert_eq!(retry["perm"], 6);
 
     let reply = send(
@@ -346,16 +340,28 @@ fn a_message_sent_back_is_retried_at_its_level_and_dead_lettered_past_the_limit(
     broker.stop();
 }
 
+/// `topic`'s config as the shard behind `conn` holds it. The shard that made the topic
+/// (the group's home, the message's shard) copies it to its peers a moment later: wait up
+/// to 2 s for it to arrive.
+fn topic_config(conn: &mut Conn, topic: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let reply = conn.call(
+            request_code::GET_ALL_TOPIC_CONFIG,
+            &EmptyHeader,
+            Bytes::new(),
+        );
+        let table: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        let config = &table["topicConfigTable"][topic];
+        if !config.is_null() || Instant::now() > deadline {
+            return config.clone();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn topic_perm(conn: &mut Conn, topic: &str) -> Option<i32> {
-    let reply = conn.call(
-        request_code::GET_ALL_TOPIC_CONFIG,
-        &EmptyHeader,
-        Bytes::new(),
-    );
-    let table: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
-    table["topicConfigTable"][topic]["perm"]
-        .as_i64()
-        .map(|p| p as i32)
+    topic_config(conn, topic)["perm"].as_i64().map(|p| p as i32)
 }
 
 /// What an operator does to reprocess dead letters: `updateTopic` with perm 6.
