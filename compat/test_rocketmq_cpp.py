@@ -256,8 +256,11 @@ class CppClientCompatibility(unittest.TestCase):
             self.assertEqual([r for r, _ in deliveries], [0, 1, 2], key)
             self.assertEqual({t for _, t in deliveries}, {topic}, "the original topic, restored")
 
-    def test_a_message_with_a_delay_level_arrives_no_earlier_than_its_level(self):
-        topic = unique("Delay")
+    def send_scheduled_and_wait(self, name, schedule):
+        """Sends one message, scheduled by `schedule(message)`, to a fresh topic whose
+        consumer already holds every queue; returns (seconds until it arrived, its
+        TIMER_OUT_MS property)."""
+        topic = unique(name)
         p = producer()
         p.send_sync(message(topic, -1))  # the topic exists before the consumer starts
         arrivals = {}
@@ -266,48 +269,31 @@ class CppClientCompatibility(unittest.TestCase):
         def on_message(msg):
             if text(msg.get_property("seq")) == "7":
                 arrivals["at"] = time.time()
+                arrivals["due"] = text(msg.get_property("TIMER_OUT_MS"))
                 got.set()
 
-        c = consumer(unique("DelayCG"), topic, on_message)
+        c = consumer(unique(name + "CG"), topic, on_message)
         self.assertTrue(wait_for_queues(topic, 8), "the consumer never took the queues")
         m = message(topic, 7)
-        m.set_delay_time_level(10)
+        schedule(m)
         sent_at = time.time()
         self.assertEqual(p.send_sync(m).status, SendStatus.OK)
         p.shutdown()
-        self.assertTrue(got.wait(WAIT_S), "the delayed message never arrived")
+        self.assertTrue(got.wait(WAIT_S), "the scheduled message never arrived")
         c.shutdown()
-        waited = arrivals["at"] - sent_at
+        return arrivals["at"] - sent_at, arrivals["due"]
+
+    def test_a_message_with_a_delay_level_arrives_no_earlier_than_its_level(self):
+        waited, _ = self.send_scheduled_and_wait("Delay", lambda m: m.set_delay_time_level(10))
         self.assertGreaterEqual(waited, LEVEL_10_S - 0.05, "early: %.3f s" % waited)
 
     def test_a_timer_set_as_a_property_arrives_no_earlier_than_its_delay(self):
         # librocketmq 1.0 predates RocketMQ 5's timers, but sends any property: the broker
         # reads TIMER_DELAY_MS from a client nobody here wrote.
-        topic = unique("Timer")
-        p = producer()
-        p.send_sync(message(topic, -1))
-        arrivals = {}
-        got = threading.Event()
-
-        def on_message(msg):
-            if text(msg.get_property("seq")) == "9":
-                arrivals["at"] = time.time()
-                arrivals["due"] = text(msg.get_property("TIMER_OUT_MS"))
-                got.set()
-
-        c = consumer(unique("TimerCG"), topic, on_message)
-        self.assertTrue(wait_for_queues(topic, 8), "the consumer never took the queues")
-        m = message(topic, 9)
-        m.set_property("TIMER_DELAY_MS", "1500")
-        sent_at = time.time()
-        self.assertEqual(p.send_sync(m).status, SendStatus.OK)
-        p.shutdown()
-        self.assertTrue(got.wait(WAIT_S), "the timed message never arrived")
-        c.shutdown()
-        waited = arrivals["at"] - sent_at
+        waited, due = self.send_scheduled_and_wait(
+            "Timer", lambda m: m.set_property("TIMER_DELAY_MS", "1500"))
         self.assertGreaterEqual(waited, 1.5 - 0.05, "early: %.3f s" % waited)
-        self.assertTrue(arrivals["due"], "delivered with its due time (TIMER_OUT_MS)")
-
+        self.assertTrue(due, "delivered with its due time (TIMER_OUT_MS)")
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

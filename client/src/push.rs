@@ -67,10 +67,12 @@ pub enum ConsumeResult {
     Later,
 }
 
-/// The prefix of a group's retry topic (RocketMQ's `%RETRY%`).
-pub const RETRY_TOPIC_PREFIX: &str = "%RETRY%";
-/// The prefix of a group's dead-letter topic (RocketMQ's `%DLQ%`).
-pub const DLQ_TOPIC_PREFIX: &str = "%DLQ%";
+/// The prefixes of a group's retry and dead-letter topics, and their names (RocketMQ's
+/// `%RETRY%<group>`, `%DLQ%<group>`), as the protocol crate defines them.
+pub use shardmq_protocol::names::{
+    dlq_topic, retry_topic, DLQ_GROUP_TOPIC_PREFIX as DLQ_TOPIC_PREFIX,
+    RETRY_GROUP_TOPIC_PREFIX as RETRY_TOPIC_PREFIX,
+};
 /// When a concurrent listener's `Later` could be given neither to the broker nor to the
 /// retry topic, how long until the message is consumed again here (RocketMQ's 5 s).
 pub const CONSUME_AGAIN_AFTER: Duration = Duration::from_secs(5);
@@ -84,16 +86,6 @@ const LOCK_RENEW_EVERY: Duration = Duration::from_secs(20);
 const SUSPEND_SLICE: Duration = Duration::from_millis(50);
 /// The producer group of the consumer's own producer (retry copies), as RocketMQ names it.
 const INNER_PRODUCER_GROUP: &str = "CLIENT_INNER_PRODUCER";
-
-/// The retry topic of `group`.
-pub fn retry_topic(group: &str) -> String {
-    format!("{RETRY_TOPIC_PREFIX}{group}")
-}
-
-/// The dead-letter topic of `group`.
-pub fn dlq_topic(group: &str) -> String {
-    format!("{DLQ_TOPIC_PREFIX}{group}")
-}
 
 /// A listener: called once per message.
 pub type OnMessage = Arc<dyn Fn(&ReceivedMessage) -> ConsumeResult + Send + Sync>;

@@ -49,6 +49,21 @@ pub const SEND_FORBIDDEN_TOPICS: [&str; 5] = [
     "TRANS_CHECK_MAX_TIME_TOPIC",
 ];
 
+/// The prefix of a consumer group's retry topic.
+pub const RETRY_GROUP_TOPIC_PREFIX: &str = "%RETRY%";
+/// The prefix of a consumer group's dead-letter topic.
+pub const DLQ_GROUP_TOPIC_PREFIX: &str = "%DLQ%";
+
+/// The retry topic of `group` (`%RETRY%<group>`).
+pub fn retry_topic(group: &str) -> String {
+    format!("{RETRY_GROUP_TOPIC_PREFIX}{group}")
+}
+
+/// The dead-letter topic of `group` (`%DLQ%<group>`).
+pub fn dlq_topic(group: &str) -> String {
+    format!("{DLQ_GROUP_TOPIC_PREFIX}{group}")
+}
+
 /// Why a name was refused: which field, what it held (shortened), which rule it broke.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NameError {

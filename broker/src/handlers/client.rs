@@ -17,7 +17,7 @@ use shardmq_protocol::header::{NotifyConsumerIdsChangedRequestHeader, PERM_READ,
 use shardmq_protocol::request::{Request, RequestKind};
 
 use super::error;
-use super::send_back::{RETRY_GROUP_TOPIC_PREFIX, RETRY_QUEUE_NUMS};
+use super::send_back::RETRY_QUEUE_NUMS;
 use super::topic::ensure_topic;
 use crate::routing::group_home;
 use crate::shard::groups::{TooManyGroups, MAX_GROUPS};
@@ -74,7 +74,7 @@ fn heartbeat(shard: &Shard, origin: Origin, request: &Command, hb: &HeartbeatDat
     // A consumer group's retry topic exists from its first heartbeat, so that clients that
     // subscribe to it find a route (RocketMQ does the same).
     for consumer in mine.clone() {
-        let retry = format!("{RETRY_GROUP_TOPIC_PREFIX}{}", consumer.group_name);
+        let retry = shardmq_protocol::names::retry_topic(&consumer.group_name);
         if ensure_topic(shard, &retry, RETRY_QUEUE_NUMS, PERM_READ | PERM_WRITE).is_err() {
             tracing::warn!(topic = %retry, "retry topic not created: maxTopicCount reached");
         }

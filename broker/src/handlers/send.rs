@@ -13,15 +13,14 @@ use shardmq_protocol::request::{Refusal, RequestKind};
 use shardmq_protocol::ByteString;
 
 use super::error;
-use super::send_back::{
-    DEFAULT_MAX_RECONSUME_TIMES, DLQ_GROUP_TOPIC_PREFIX, RETRY_GROUP_TOPIC_PREFIX, RETRY_QUEUE_NUMS,
-};
+use super::send_back::{DEFAULT_MAX_RECONSUME_TIMES, RETRY_QUEUE_NUMS};
 use super::topic::{effective_queue_id, ensure_topic, topic_facts, topic_or_create};
 use crate::outbox::{Outbox, PendingAck};
 use crate::schedule::{self, waiting_properties, Plan};
 use crate::shard::{Origin, Shard};
 use crate::store::engine::{SCHEDULE_TOPIC, TIMER_TOPIC};
 use crate::store::{AppendRef, AppendResult, StoreError};
+use shardmq_protocol::names::{dlq_topic, RETRY_GROUP_TOPIC_PREFIX};
 
 fn store_error(request: &Command, e: &StoreError) -> Command {
     let code = match e {
@@ -246,7 +245,7 @@ pub async fn handle(shard: &Rc<Shard>, origin: Origin, request: &Command) -> Com
             .max_reconsume_times
             .unwrap_or(DEFAULT_MAX_RECONSUME_TIMES);
         if !batch && view.reconsume_times >= max {
-            dead_letter = format!("{DLQ_GROUP_TOPIC_PREFIX}{group}");
+            dead_letter = dlq_topic(group);
             if let Err(missing) = ensure_topic(shard, &dead_letter, RETRY_QUEUE_NUMS, PERM_WRITE) {
                 return missing.reply(request, &dead_letter);
             }

@@ -19,7 +19,7 @@ use shardmq_protocol::header::{
 };
 use shardmq_protocol::message::properties::{names, Properties};
 use shardmq_protocol::message::{MessageId, StoredMessage};
-use shardmq_protocol::names::GroupName;
+use shardmq_protocol::names::{dlq_topic, retry_topic, GroupName};
 use shardmq_protocol::request::Request;
 
 use super::error;
@@ -33,10 +33,6 @@ use crate::store::{AppendRef, Position};
 /// `maxReconsumeTimes` when the request does not say (RocketMQ's subscription-group
 /// default, `retryMaxTimes`).
 pub const DEFAULT_MAX_RECONSUME_TIMES: i32 = 16;
-/// Prefix of a group's retry topic.
-pub const RETRY_GROUP_TOPIC_PREFIX: &str = "%RETRY%";
-/// Prefix of a group's dead-letter topic.
-pub const DLQ_GROUP_TOPIC_PREFIX: &str = "%DLQ%";
 /// Queues of a retry topic (RocketMQ's `retryQueueNums` default) and of a DLQ.
 pub const RETRY_QUEUE_NUMS: i32 = 1;
 
@@ -93,7 +89,7 @@ pub async fn handle(
     tracing::debug!(topic = %message.topic, keys = shardmq_protocol::message::properties::find(&message.properties, "KEYS").unwrap_or(""), reconsume_times, level = header.delay_level, max, "send back");
     let dead = reconsume_times >= max || header.delay_level < 0;
     if dead {
-        let dlq = format!("{DLQ_GROUP_TOPIC_PREFIX}{group}");
+        let dlq = dlq_topic(group);
         // Write-only, as RocketMQ makes it: an operator opens it for reading
         // (updateTopicPerm, perm 6) to reprocess dead letters.
         if let Err(missing) = ensure_topic(shard, &dlq, RETRY_QUEUE_NUMS, PERM_WRITE) {
@@ -123,7 +119,7 @@ pub async fn handle(
             Err(Failure::Drop(why)) => failed(response_code::SYSTEM_ERROR, why),
         };
     }
-    let retry = format!("{RETRY_GROUP_TOPIC_PREFIX}{group}");
+    let retry = retry_topic(group);
     if let Err(missing) = ensure_topic(shard, &retry, RETRY_QUEUE_NUMS, PERM_READ | PERM_WRITE) {
         return missing.reply(request, &retry);
     }

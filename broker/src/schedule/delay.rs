@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use shardmq_protocol::body::{DelayOffsetTable, JsonBody};
 use tracing::warn;
 
-use super::deliver::{append_local, deliver_waiting, Failure};
+use super::deliver::{append_local, deliver_until_done, Failure};
 use super::now_ms;
 use crate::shard::Shard;
 use crate::store::engine::SCHEDULE_TOPIC;
@@ -26,40 +26,12 @@ pub const DELAY_OFFSET_FILE: &str = "delayOffset.json";
 pub const BATCH: usize = 256;
 /// How often changed progress is saved.
 pub const SAVE_EVERY: Duration = Duration::from_secs(1);
-/// How long a delivery that failed for a passing reason waits before it is tried again.
-pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// `shard-<k>/delayOffset.json`.
 pub fn progress_path(data_dir: &Path, shard: usize) -> PathBuf {
     data_dir
         .join(format!("shard-{shard}"))
         .join(DELAY_OFFSET_FILE)
-}
-
-/// Delivers one waiting message, retrying passing failures until it is stored or the shard
-/// stops. `true` when it is done with (delivered, or dropped with a warning).
-pub(super) async fn deliver_until_done(
-    shard: &Rc<Shard>,
-    position: crate::store::Position,
-) -> bool {
-    loop {
-        match deliver_waiting(shard, position).await {
-            Ok(()) => return true,
-            Err(Failure::Drop(why)) => {
-                shard.count(|c| c.schedule_dropped += 1);
-                warn!(shard = shard.id, position = position.raw(), %why, "a waiting message could not be delivered");
-                return true;
-            }
-            Err(Failure::Retry(why)) => {
-                if shard.is_stopping() {
-                    return false;
-                }
-                shard.count(|c| c.schedule_retried += 1);
-                tracing::debug!(shard = shard.id, %why, "delivery of a waiting message failed; retrying");
-                glommio::timer::sleep(RETRY_AFTER).await;
-            }
-        }
-    }
 }
 
 /// The delay levels' delivery task of `shard`; returns once the shard stops, progress saved.

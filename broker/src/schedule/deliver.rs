@@ -14,6 +14,8 @@ use shardmq_protocol::message::StoredMessage;
 use shardmq_protocol::request::Request;
 use shardmq_protocol::ByteString;
 
+use tracing::warn;
+
 use crate::handlers::{route_boxed, topic_facts, DEFAULT_TOPIC};
 use crate::shard::{Origin, Shard};
 use crate::store::{AppendRef, Position, StoreError};
@@ -153,6 +155,32 @@ pub fn append_local(shard: &Shard, position: Position) -> Result<Option<u64>, Fa
         .append_ref(&delivered_copy(&message, real_topic, queue_id, &delivered))
         .map(|r| Some(r.end))
         .map_err(|e| store_failure(&e))
+}
+
+/// How long a delivery that failed for a passing reason waits before it is tried again.
+pub const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Delivers one waiting message, retrying passing failures until it is stored or the shard
+/// stops. `true` when it is done with (delivered, or dropped with a warning).
+pub async fn deliver_until_done(shard: &Rc<Shard>, position: crate::store::Position) -> bool {
+    loop {
+        match deliver_waiting(shard, position).await {
+            Ok(()) => return true,
+            Err(Failure::Drop(why)) => {
+                shard.count(|c| c.schedule_dropped += 1);
+                warn!(shard = shard.id, position = position.raw(), %why, "a waiting message could not be delivered");
+                return true;
+            }
+            Err(Failure::Retry(why)) => {
+                if shard.is_stopping() {
+                    return false;
+                }
+                shard.count(|c| c.schedule_retried += 1);
+                tracing::debug!(shard = shard.id, %why, "delivery of a waiting message failed; retrying");
+                glommio::timer::sleep(RETRY_AFTER).await;
+            }
+        }
+    }
 }
 
 /// Delivers the waiting message stored at `position` (this shard's) to its real topic and

@@ -175,12 +175,7 @@ pub fn delivered_properties(encoded: &str) -> String {
     out
 }
 
-/// Milliseconds since the epoch (rounded down: a due time `d` has come once `now_ms() >= d`).
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use crate::store::engine::now_ms;
 
 /// Milliseconds since the epoch, rounded up: the base of a due time that must never come
 /// before the sender's clock said "now + delay", to the microsecond.

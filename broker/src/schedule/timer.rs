@@ -32,8 +32,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use super::delay::deliver_until_done;
-use super::deliver::{append_local, Failure};
+use super::deliver::{append_local, deliver_until_done, Failure};
 use super::now_ms;
 use crate::shard::Shard;
 use crate::store::engine::TIMER_TOPIC;

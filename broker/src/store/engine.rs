@@ -356,6 +356,14 @@ impl Inner {
 /// The TAGS value and the index hashes of the message's keys, in one pass over the
 /// properties (what [`Index::put_message_keys`] would index, hashed now so that nothing of
 /// the message is kept until it is durable).
+/// Milliseconds since the epoch (rounded down): store timestamps, and when a due time has
+/// come (`now_ms() >= due`).
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Where delayed messages wait (queue = level - 1), each shard its own.
 pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
 /// Where timed messages wait (queue 0), each shard its own.
@@ -412,12 +420,6 @@ fn validate_topic(topic: &str) -> StoreResult<()> {
             topic.escape_debug()
         )))
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// One shard's store. Cheap to clone.
